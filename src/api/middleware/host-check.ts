@@ -1,0 +1,19 @@
+import type { MiddlewareHandler } from "hono";
+import { ProblemError } from "../problem.ts";
+
+/** The Host values the API answers to (SPEC §5): loopback names with the API's own port. */
+export function allowedHosts(port: number): Set<string> {
+  return new Set([`127.0.0.1:${port}`, `[::1]:${port}`, `localhost:${port}`]);
+}
+
+/** SPEC §5: any other Host is a DNS-rebinding attempt or a misdirected request → 421. */
+export function hostCheck(options: { port: number }): MiddlewareHandler {
+  const allowed = allowedHosts(options.port);
+  return async (c, next) => {
+    const host = c.req.header("host");
+    if (host === undefined || !allowed.has(host.toLowerCase())) {
+      throw new ProblemError(421, "misdirected_request", "Misdirected Request", "the Host header does not name this API");
+    }
+    await next();
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * SPEC §4.1/§4.2: the child's argv gets exactly `--pipe-name <name>` appended and its
+ * environment is icecore's, untouched. SPEC §2: its exit status becomes icecore's.
+ */
+import type { Subprocess } from "bun";
+import { constants } from "node:os";
+
+export interface ChildExit {
+  /** Exit code, or 128 + signal number when a signal ended it (the shell convention). */
+  status: number;
+  code: number | null;
+  signal: string | null;
+}
+
+export interface SupervisedChild {
+  readonly pid: number;
+  readonly exited: Promise<ChildExit>;
+  readonly hasExited: boolean;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the child is gone. */
+  terminate(graceMs?: number): Promise<ChildExit>;
+}
+
+export function childArgv(command: readonly string[], pipeName: string): string[] {
+  return [...command, "--pipe-name", pipeName];
+}
+
+export function spawnChild(command: readonly string[], pipeName: string): SupervisedChild {
+  let proc: Subprocess;
+  try {
+    proc = Bun.spawn(childArgv(command, pipeName), { stdio: ["inherit", "inherit", "inherit"], env: process.env });
+  } catch (error) {
+    throw new Error(`could not start the child ${JSON.stringify(command[0])}: ${(error as Error).message}`);
+  }
+  let done = false;
+  const exited = proc.exited.then((): ChildExit => {
+    done = true;
+    const signal = proc.signalCode == null ? null : String(proc.signalCode);
+    const code = proc.exitCode;
+    const signalNumber = signal ? (constants.signals as Record<string, number>)[signal] ?? 0 : 0;
+    return { status: code ?? 128 + signalNumber, code, signal };
+  });
+  return {
+    pid: proc.pid,
+    exited,
+    get hasExited() {
+      return done;
+    },
+    async terminate(graceMs = 3000) {
+      if (!done) {
+        proc.kill("SIGTERM");
+        const timer = setTimeout(() => {
+          if (!done) proc.kill("SIGKILL");
+        }, graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      return exited;
+    },
+  };
+}

@@ -1,0 +1,347 @@
+/**
+ * macOS: Unix socket files in a fresh 0700 directory, peer identity from LOCAL_PEERPID +
+ * getpeereid pinned by the process start time from proc_pidinfo, ancestry from the same.
+ * SPEC §4.1, §4.3, §7.
+ *
+ * Every libSystem function called here has a fixed argument list. Apple arm64 passes variadic
+ * arguments on the stack and bun:ffi cannot declare variadic functions (oven-sh/bun#12389), so
+ * fcntl(F_SETFL/F_SETFD, x) through bun:ffi would hand the kernel stack garbage as `x`. Hence
+ * ioctl(FIOCLEX) (no third argument) and recv(MSG_DONTWAIT) instead of fcntl.
+ */
+import { dlopen, FFIType, ptr, read as readPointer, type Pointer } from "bun:ffi";
+import { chmodSync, lstatSync, mkdtempSync, rmSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import {
+  EndpointNotReady,
+  PeerUnidentifiable,
+  endpointToken,
+  type EndpointAddress,
+  type HandoffPlatform,
+  type Peer,
+  type PeerCredentials,
+} from "./platform.ts";
+
+// <sys/un.h>, <sys/socket.h>, <sys/filio.h>, <sys/errno.h>, <sys/resource.h>, <sys/ptrace.h>.
+const SOL_LOCAL = 0;
+const LOCAL_PEERPID = 2;
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const MSG_DONTWAIT = 0x80;
+const FIOCLEX = 0x20006601; // _IO('f', 1): no argument, so no variadic slot.
+const RLIMIT_CORE = 4;
+const PT_DENY_ATTACH = 31;
+const ENOENT = 2;
+const EINTR = 4;
+const EAGAIN = 35;
+const ECONNRESET = 54;
+const ECONNREFUSED = 61;
+
+// <sys/proc_info.h>, <sys/proc.h>.
+const PROC_PIDTBSDINFO = 3;
+const PROC_PIDPATHINFO_MAXSIZE = 4096; // 4 * MAXPATHLEN
+const SZOMB = 5;
+
+/**
+ * struct proc_bsdinfo (XNU bsd/sys/proc_info.h): twelve 4-byte fields (pbi_flags … rfu_1) fill
+ * 0–47, pbi_comm[MAXCOMLEN=16] 48–63, pbi_name[32] 64–95, then pbi_nfiles 96, pbi_pgid 100,
+ * pbi_pjobc 104, e_tdev 108, e_tpgid 112, pbi_nice 116; 120 is 8-aligned, so the two uint64 start
+ * fields sit at 120 and 128 with no padding, and sizeof is 136.
+ */
+const PBI_STATUS = 4;
+const PBI_PID = 12;
+const PBI_PPID = 16;
+const PBI_UID = 20;
+const PBI_GID = 24;
+const PBI_COMM = 48;
+const PBI_COMM_SIZE = 16;
+const PBI_START_TVSEC = 120;
+const PBI_START_TVUSEC = 128;
+const PROC_BSDINFO_SIZE = 136;
+
+/** sun_path is char[104]; one byte goes to the terminating NUL (SPEC §4.1: ≤ 103 bytes). */
+const SUN_PATH_SIZE = 104;
+const SOCKADDR_UN_SIZE = 2 + SUN_PATH_SIZE;
+const MAX_PATH_BYTES = SUN_PATH_SIZE - 1;
+const MAX_ANCESTRY_DEPTH = 128;
+
+type LibSystem = ReturnType<typeof openLibSystem>;
+let libSystemCache: LibSystem | undefined;
+
+function openLibSystem() {
+  return dlopen("/usr/lib/libSystem.B.dylib", {
+    getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    getpeereid: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    proc_pidinfo: { args: [FFIType.i32, FFIType.i32, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    proc_pidpath: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    // Declared with the two fixed arguments only; FIOCLEX passes nothing variadic.
+    ioctl: { args: [FFIType.i32, FFIType.u64], returns: FFIType.i32 },
+    connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64_fast },
+    close: { args: [FFIType.i32], returns: FFIType.i32 },
+    setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+    ptrace: { args: [FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+    __error: { args: [], returns: FFIType.ptr },
+  }).symbols;
+}
+
+/** Opened on first use, so importing this module on Linux (tests, index.ts) is harmless. */
+function libSystem(): LibSystem {
+  libSystemCache ??= openLibSystem();
+  return libSystemCache;
+}
+
+function errno(): number {
+  return readPointer.i32(libSystem().__error() as Pointer, 0);
+}
+
+const SOCKET_FILE_PATTERN = /\/icecore-[0-9a-f]{32}\.sock$/;
+const DIR_PREFIX = "ic";
+const MKDTEMP_SUFFIX = "XXXXXX";
+
+function byteLength(text: string): number {
+  return Buffer.byteLength(text, "utf8");
+}
+
+export interface ProcBsdInfo {
+  status: number;
+  pid: number;
+  ppid: number;
+  uid: number;
+  gid: number;
+  comm: string;
+  startSec: bigint;
+  startUsec: bigint;
+}
+
+/** Decode the fields icecore needs from a struct proc_bsdinfo (little-endian, as on every Mac). */
+export function parseProcBsdInfo(bytes: Uint8Array): ProcBsdInfo {
+  if (bytes.byteLength < PROC_BSDINFO_SIZE) {
+    throw new RangeError(`proc_bsdinfo needs ${PROC_BSDINFO_SIZE} bytes, got ${bytes.byteLength}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, PROC_BSDINFO_SIZE);
+  const commBytes = bytes.subarray(PBI_COMM, PBI_COMM + PBI_COMM_SIZE);
+  const nul = commBytes.indexOf(0);
+  return {
+    status: view.getUint32(PBI_STATUS, true),
+    pid: view.getUint32(PBI_PID, true),
+    ppid: view.getUint32(PBI_PPID, true),
+    uid: view.getUint32(PBI_UID, true),
+    gid: view.getUint32(PBI_GID, true),
+    comm: new TextDecoder().decode(nul === -1 ? commBytes : commBytes.subarray(0, nul)),
+    startSec: view.getBigUint64(PBI_START_TVSEC, true),
+    startUsec: view.getBigUint64(PBI_START_TVUSEC, true),
+  };
+}
+
+/**
+ * BSD struct sockaddr_un for `path`: sun_len, sun_family, sun_path (NUL-terminated). `length`
+ * counts the NUL, as Go's syscall package does on Darwin; sun_len carries the same value.
+ */
+export function bsdUnixAddress(path: string): { address: Uint8Array; length: number } {
+  const pathBytes = new TextEncoder().encode(path);
+  if (pathBytes.length === 0 || pathBytes.length > MAX_PATH_BYTES || pathBytes.includes(0)) {
+    throw new RangeError(`socket path must be 1–${MAX_PATH_BYTES} bytes without NUL: ${path}`);
+  }
+  const address = new Uint8Array(SOCKADDR_UN_SIZE);
+  const length = 2 + pathBytes.length + 1;
+  address[0] = length;
+  address[1] = AF_UNIX;
+  address.set(pathBytes, 2);
+  return { address, length };
+}
+
+function procBsdInfo(pid: number): ProcBsdInfo | null {
+  const buffer = new Uint8Array(PROC_BSDINFO_SIZE);
+  const n = libSystem().proc_pidinfo(pid, PROC_PIDTBSDINFO, 0, ptr(buffer), buffer.byteLength);
+  if (n !== PROC_BSDINFO_SIZE) return null;
+  const info = parseProcBsdInfo(buffer);
+  return info.pid === pid ? info : null;
+}
+
+function procPidPath(pid: number): string | null {
+  const buffer = new Uint8Array(PROC_PIDPATHINFO_MAXSIZE);
+  const n = libSystem().proc_pidpath(pid, ptr(buffer), buffer.byteLength);
+  if (n <= 0) return null;
+  return new TextDecoder().decode(buffer.subarray(0, n));
+}
+
+function startKey(info: ProcBsdInfo): string {
+  return `${info.startSec}.${info.startUsec}`;
+}
+
+function peerCredentials(fd: number): PeerCredentials {
+  const c = libSystem();
+  const pid = new Int32Array(1);
+  const length = new Uint32Array([pid.byteLength]);
+  if (c.getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, ptr(pid), ptr(length)) !== 0) {
+    throw new PeerUnidentifiable(`LOCAL_PEERPID failed (errno ${errno()})`);
+  }
+  const ids = new Uint32Array(2);
+  if (c.getpeereid(fd, ptr(ids, 0), ptr(ids, 4)) !== 0) {
+    throw new PeerUnidentifiable(`getpeereid failed (errno ${errno()})`);
+  }
+  const peerPid = pid[0]!;
+  if (peerPid <= 0) throw new PeerUnidentifiable("the kernel reported no peer pid");
+  return { pid: peerPid, uid: ids[0]!, gid: ids[1]! };
+}
+
+/** No pidfd on macOS: the pid is pinned by its start time (SPEC §4.3, SPIRE's approach). */
+class DarwinPeer implements Peer {
+  readonly exe: string | null;
+  private readonly startTime: string;
+
+  constructor(readonly creds: PeerCredentials) {
+    // Recorded before the ancestry walk: if the pid is recycled later, the start time changes.
+    const info = procBsdInfo(creds.pid);
+    if (info === null || info.status === SZOMB) throw new PeerUnidentifiable(`peer pid ${creds.pid} is gone`);
+    this.startTime = startKey(info);
+    this.exe = procPidPath(creds.pid);
+  }
+
+  isSelfOrDescendantOf(ancestorPid: number): boolean {
+    let pid = this.creds.pid;
+    for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
+      if (pid === ancestorPid) return true;
+      if (pid <= 1) return false;
+      const info = procBsdInfo(pid);
+      if (info === null) return false;
+      pid = info.ppid;
+    }
+    return false;
+  }
+
+  stillSame(): boolean {
+    const info = procBsdInfo(this.creds.pid);
+    return info !== null && info.status !== SZOMB && startKey(info) === this.startTime;
+  }
+
+  release(): void {}
+}
+
+/**
+ * Creates `<base>/icXXXXXX/icecore-<32 hex>.sock` under the first base where the whole path fits
+ * in sun_path. The short directory prefix keeps the usual 49-byte macOS $TMPDIR
+ * (/var/folders/xx/<30 chars>/T/) within 103 bytes: 48 + 1 + 8 + 1 + 45 = 103.
+ * Exported for tests; production code goes through darwinPlatform.allocateEndpoint().
+ */
+export function allocateSocketEndpoint(bases: readonly string[]): EndpointAddress {
+  const socketFile = `icecore-${endpointToken()}.sock`;
+  for (const base of bases) {
+    if (!isAbsolute(base)) continue;
+    if (byteLength(join(base, DIR_PREFIX + MKDTEMP_SUFFIX, socketFile)) > MAX_PATH_BYTES) continue;
+    const dir = mkdtempSync(join(base, DIR_PREFIX));
+    // mkdtemp already uses 0700; chmod anyway so the mode never depends on the platform or umask.
+    chmodSync(dir, 0o700);
+    const path = join(dir, socketFile);
+    if (byteLength(path) > MAX_PATH_BYTES) {
+      rmSync(dir, { recursive: true, force: true });
+      continue;
+    }
+    let disposed = false;
+    return {
+      name: path,
+      listenPath: path,
+      dispose() {
+        if (disposed) return;
+        try {
+          rmSync(path, { force: true });
+          rmSync(dir, { recursive: true, force: true });
+          disposed = true;
+        } catch {
+          // Never throws (EndpointAddress contract); a later call retries.
+        }
+      },
+    };
+  }
+  throw new Error(`no temporary directory gives a socket path of at most ${MAX_PATH_BYTES} bytes (tried ${bases.join(", ")})`);
+}
+
+function endpointBases(): string[] {
+  const tmpdir = process.env.TMPDIR;
+  return tmpdir && tmpdir !== "/tmp" ? [tmpdir, "/tmp"] : ["/tmp"];
+}
+
+/**
+ * SPEC §4.1: the socket file is 0600. Call it right after Bun.listen({ unix: listenPath }) binds,
+ * before spawning the child: Bun creates the file with the process umask. The 0700 directory
+ * already keeps other users out; this is the second lock. Throws if `path` is not a socket or
+ * chmod fails, and the caller must then abort the handoff.
+ */
+export function restrictSocketFile(path: string): void {
+  if (!lstatSync(path).isSocket()) throw new Error(`${path} is not a socket`);
+  chmodSync(path, 0o600);
+}
+
+async function readOnce(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
+  const { address, length } = bsdUnixAddress(name);
+  const c = libSystem();
+  const fd = c.socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) throw new Error(`socket() failed (errno ${errno()})`);
+  try {
+    if (c.ioctl(fd, FIOCLEX) !== 0) throw new Error(`ioctl(FIOCLEX) failed (errno ${errno()})`);
+    // A blocking connect is safe here: XNU completes an AF_UNIX stream connect at once or
+    // refuses it (no listener, full backlog); it never waits (uipc_usrreq.c, unp_connect).
+    if (c.connect(fd, ptr(address), length) !== 0) {
+      const code = errno();
+      if (code === ECONNREFUSED || code === ENOENT || code === EAGAIN) {
+        throw new EndpointNotReady(`nobody is listening on ${name} yet`);
+      }
+      throw new Error(`connect() to ${name} failed (errno ${code})`);
+    }
+    // Raw recv instead of Bun's socket clients, which can drop data when a server writes and
+    // closes at once (PLATFORM-NOTES, "Unix-socket clients"). MSG_DONTWAIT keeps the event loop free.
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const buffer = new Uint8Array(16 * 1024);
+    for (;;) {
+      const n = Number(c.recv(fd, ptr(buffer), buffer.byteLength, MSG_DONTWAIT));
+      if (n > 0) {
+        total += n;
+        if (total > opts.maxBytes) throw new Error(`handoff message exceeds ${opts.maxBytes} bytes`);
+        chunks.push(buffer.slice(0, n));
+        continue;
+      }
+      if (n === 0) break;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === ECONNRESET) break;
+      if (code !== EAGAIN) throw new Error(`recv() from ${name} failed (errno ${code})`);
+      if (Date.now() > opts.deadline) throw new Error(`timed out reading from ${name}`);
+      await Bun.sleep(1);
+    }
+    buffer.fill(0);
+    const message = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      message.set(chunk, offset);
+      offset += chunk.length;
+      chunk.fill(0);
+    }
+    return message;
+  } finally {
+    c.close(fd);
+  }
+}
+
+export const darwinPlatform: HandoffPlatform = {
+  os: "darwin",
+  canIdentifyPeers: true,
+  allocateEndpoint: () => allocateSocketEndpoint(endpointBases()),
+  isEndpointName: (name) =>
+    isAbsolute(name) && !name.includes("\0") && SOCKET_FILE_PATTERN.test(name) && byteLength(name) <= MAX_PATH_BYTES,
+  identifyPeer: (fd) => new DarwinPeer(peerCredentials(fd)),
+  readOnce,
+  /**
+   * SPEC §7 on macOS. RLIMIT_CORE 0: no core file holds keys. PT_DENY_ATTACH: the kernel refuses
+   * later ptrace attaches (lldb, dtrace -p) from same-user processes, the closest analogue of
+   * PR_SET_DUMPABLE 0. It does not stop root, nor task_for_pid by a process entitled to it, and
+   * icecore started under a debugger is killed by the kernel at this call.
+   */
+  hardenProcess() {
+    const c = libSystem();
+    const noCore = new BigUint64Array([0n, 0n]);
+    if (c.setrlimit(RLIMIT_CORE, ptr(noCore)) !== 0) throw new Error(`setrlimit(RLIMIT_CORE) failed (errno ${errno()})`);
+    if (c.ptrace(PT_DENY_ATTACH, 0, null, 0) !== 0) throw new Error(`ptrace(PT_DENY_ATTACH) failed (errno ${errno()})`);
+  },
+};

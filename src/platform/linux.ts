@@ -1,0 +1,247 @@
+/**
+ * Linux: abstract Unix socket endpoints, peer identity from SO_PEERCRED pinned by SO_PEERPIDFD
+ * (Linux ≥ 6.5) or by /proc start time, ancestry from /proc/<pid>/stat. SPEC §4.1, §4.3, §7.
+ */
+import { dlopen, FFIType, ptr, read as readPointer, type Pointer } from "bun:ffi";
+import { readFileSync, readlinkSync } from "node:fs";
+import {
+  EndpointNotReady,
+  PeerUnidentifiable,
+  endpointToken,
+  type EndpointAddress,
+  type HandoffPlatform,
+  type Peer,
+  type PeerCredentials,
+} from "./platform.ts";
+
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+const SO_PEERPIDFD = 77;
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const PR_SET_DUMPABLE = 4;
+const RLIMIT_CORE = 4;
+const ENOENT = 2;
+const EINTR = 4;
+const EAGAIN = 11;
+const ECONNREFUSED = 111;
+const ECONNRESET = 104;
+const ENOPROTOOPT = 92;
+const MAX_ANCESTRY_DEPTH = 128;
+
+type Libc = ReturnType<typeof openLibc>;
+let libcCache: Libc | undefined;
+
+function openLibc() {
+  return dlopen("libc.so.6", {
+    getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    connect: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64_fast },
+    close: { args: [FFIType.i32], returns: FFIType.i32 },
+    prctl: { args: [FFIType.i32, FFIType.u64, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
+    setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+    __errno_location: { args: [], returns: FFIType.ptr },
+  }).symbols;
+}
+
+function libc(): Libc {
+  libcCache ??= openLibc();
+  return libcCache;
+}
+
+function errno(): number {
+  return readPointer.i32(libc().__errno_location() as Pointer, 0);
+}
+
+const NAME_PREFIX = "@icecore-";
+const NAME_PATTERN = /^@icecore-[0-9a-f]{32}$/;
+
+interface ProcStat {
+  ppid: number;
+  state: string;
+  startTime: string;
+}
+
+/** Fields of /proc/<pid>/stat after the parenthesised comm, which may itself contain ") ". */
+function readProcStat(pid: number): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return null;
+  }
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // proc(5): field 3 state, 4 ppid, 22 starttime; fields[0] here is field 3.
+  const state = fields[0];
+  const ppid = Number(fields[1]);
+  const startTime = fields[19];
+  if (state === undefined || !Number.isInteger(ppid) || startTime === undefined) return null;
+  return { ppid, state, startTime };
+}
+
+function pidOfPidfd(pidfd: number): number | null {
+  try {
+    const match = /^Pid:\s*(-?\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${pidfd}`, "latin1"));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function peerCredentials(fd: number): PeerCredentials {
+  const ucred = new Int32Array(3);
+  const length = new Uint32Array([ucred.byteLength]);
+  if (libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ptr(ucred), ptr(length)) !== 0) {
+    throw new PeerUnidentifiable(`SO_PEERCRED failed (errno ${errno()})`);
+  }
+  const [pid, uid, gid] = ucred as unknown as [number, number, number];
+  if (pid <= 0) throw new PeerUnidentifiable("the kernel reported no peer pid");
+  return { pid, uid, gid };
+}
+
+/** A pidfd for the connecting process (Linux ≥ 6.5), or null where the kernel lacks SO_PEERPIDFD. */
+function peerPidfd(fd: number): number | null {
+  const pidfd = new Int32Array(1);
+  const length = new Uint32Array([pidfd.byteLength]);
+  if (libc().getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, ptr(pidfd), ptr(length)) !== 0) {
+    const code = errno();
+    if (code === ENOPROTOOPT) return null;
+    throw new PeerUnidentifiable(`SO_PEERPIDFD failed (errno ${code})`);
+  }
+  return pidfd[0]!;
+}
+
+class LinuxPeer implements Peer {
+  readonly exe: string | null;
+  private readonly startTime: string;
+  private pidfd: number | null;
+
+  constructor(readonly creds: PeerCredentials, pidfd: number | null) {
+    this.pidfd = pidfd;
+    if (pidfd !== null && pidOfPidfd(pidfd) !== creds.pid) {
+      this.release();
+      throw new PeerUnidentifiable("the peer's pidfd does not name the pid SO_PEERCRED reported");
+    }
+    // Recorded before the ancestry walk: if the pid is recycled later, the start time changes.
+    const stat = readProcStat(creds.pid);
+    if (stat === null || stat.state === "Z") {
+      this.release();
+      throw new PeerUnidentifiable(`peer pid ${creds.pid} is gone`);
+    }
+    this.startTime = stat.startTime;
+    let exe: string | null = null;
+    try {
+      exe = readlinkSync(`/proc/${creds.pid}/exe`);
+    } catch {
+      exe = null;
+    }
+    this.exe = exe;
+  }
+
+  isSelfOrDescendantOf(ancestorPid: number): boolean {
+    let pid = this.creds.pid;
+    for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
+      if (pid === ancestorPid) return true;
+      if (pid <= 1) return false;
+      const stat = readProcStat(pid);
+      if (stat === null) return false;
+      pid = stat.ppid;
+    }
+    return false;
+  }
+
+  stillSame(): boolean {
+    if (this.pidfd !== null && pidOfPidfd(this.pidfd) !== this.creds.pid) return false;
+    const stat = readProcStat(this.creds.pid);
+    return stat !== null && stat.state !== "Z" && stat.startTime === this.startTime;
+  }
+
+  release(): void {
+    if (this.pidfd !== null) {
+      libc().close(this.pidfd);
+      this.pidfd = null;
+    }
+  }
+}
+
+/** struct sockaddr_un for an abstract name: family, then NUL, then the name, length exact. */
+function abstractAddress(name: string): { address: Uint8Array; length: number } {
+  const nameBytes = new TextEncoder().encode(name.slice(1));
+  const address = new Uint8Array(2 + 1 + nameBytes.length);
+  new DataView(address.buffer).setUint16(0, AF_UNIX, true);
+  address.set(nameBytes, 3);
+  return { address, length: address.length };
+}
+
+async function readOnce(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
+  const c = libc();
+  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new Error(`socket() failed (errno ${errno()})`);
+  try {
+    const { address, length } = abstractAddress(name);
+    if (c.connect(fd, ptr(address), length) !== 0) {
+      const code = errno();
+      if (code === ECONNREFUSED || code === ENOENT || code === EAGAIN) {
+        throw new EndpointNotReady(`nobody is listening on ${name} yet`);
+      }
+      throw new Error(`connect() to ${name} failed (errno ${code})`);
+    }
+    // Read with raw syscalls: Bun's socket clients can report "Failed to connect" and drop the
+    // data when a server writes and closes at once (PLATFORM-NOTES, "Unix-socket clients").
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    const buffer = new Uint8Array(16 * 1024);
+    for (;;) {
+      const n = Number(c.read(fd, ptr(buffer), buffer.byteLength));
+      if (n > 0) {
+        total += n;
+        if (total > opts.maxBytes) throw new Error(`handoff message exceeds ${opts.maxBytes} bytes`);
+        chunks.push(buffer.slice(0, n));
+        continue;
+      }
+      if (n === 0) break;
+      const code = errno();
+      if (code === EINTR) continue;
+      if (code === ECONNRESET) break;
+      if (code !== EAGAIN) throw new Error(`read() from ${name} failed (errno ${code})`);
+      if (Date.now() > opts.deadline) throw new Error(`timed out reading from ${name}`);
+      await Bun.sleep(1);
+    }
+    buffer.fill(0);
+    const message = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      message.set(chunk, offset);
+      offset += chunk.length;
+      chunk.fill(0);
+    }
+    return message;
+  } finally {
+    c.close(fd);
+  }
+}
+
+export const linuxPlatform: HandoffPlatform = {
+  os: "linux",
+  canIdentifyPeers: true,
+  allocateEndpoint(): EndpointAddress {
+    const name = `${NAME_PREFIX}${endpointToken()}`;
+    // Abstract namespace: no file exists, so there is nothing to clean up on any exit path.
+    return { name, listenPath: `\0${name.slice(1)}`, dispose() {} };
+  },
+  isEndpointName: (name) => NAME_PATTERN.test(name),
+  identifyPeer(fd) {
+    const creds = peerCredentials(fd);
+    return new LinuxPeer(creds, peerPidfd(fd));
+  },
+  readOnce,
+  hardenProcess() {
+    const c = libc();
+    if (c.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) throw new Error(`prctl(PR_SET_DUMPABLE) failed (errno ${errno()})`);
+    const noCore = new BigUint64Array([0n, 0n]);
+    if (c.setrlimit(RLIMIT_CORE, ptr(noCore)) !== 0) throw new Error(`setrlimit(RLIMIT_CORE) failed (errno ${errno()})`);
+  },
+};
