@@ -4,7 +4,7 @@
  * verified peer, and closes the listener in the same tick as the write.
  */
 import type { Socket, SocketListener } from "bun";
-import type { EndpointAddress, HandoffPlatform, Peer, PeerCredentials } from "../platform/platform.ts";
+import type { HandoffPlatform, Peer, PeerCredentials } from "../platform/platform.ts";
 
 export interface PeerRejection {
   pid: number | null;
@@ -16,8 +16,9 @@ export interface PeerRejection {
 export interface Delivery {
   peer: PeerCredentials;
   bytes: number;
-  /** performance.now() when the listener was bound and when it was closed. */
+  /** performance.now() when the listener was bound, when the bundle was written, when the listener closed. */
   openedAt: number;
+  writtenAt: number;
   closedAt: number;
 }
 
@@ -37,8 +38,6 @@ export interface EndpointOptions {
   /** The bundle, produced on demand; the endpoint zeroes it after writing. */
   payload: () => Promise<Uint8Array>;
   onRejected?: (rejection: PeerRejection) => void;
-  /** Hook for files the platform creates (macOS: chmod 0600 on the socket). */
-  afterBind?: (address: EndpointAddress) => void;
   uid?: number;
 }
 
@@ -105,11 +104,13 @@ export function openEndpoint(options: EndpointOptions): OneTimeEndpoint {
     }
     peer.release();
     const written = socket.write(bytes);
+    const writtenAt = performance.now();
     if (written < bytes.length) socket.data.pending = bytes.slice(Math.max(written, 0));
     else socket.end();
-    const closedAt = (closeListener(), performance.now());
+    closeListener();
+    const closedAt = performance.now();
     bytes.fill(0);
-    resolveDelivered({ peer: peer.creds, bytes: bytes.length, openedAt, closedAt });
+    resolveDelivered({ peer: peer.creds, bytes: bytes.length, openedAt, writtenAt, closedAt });
   };
 
   listener = Bun.listen<Connection>({
@@ -159,7 +160,12 @@ export function openEndpoint(options: EndpointOptions): OneTimeEndpoint {
     },
   });
   const openedAt = performance.now();
-  options.afterBind?.(address);
+  try {
+    address.afterBind();
+  } catch (error) {
+    closeListener();
+    throw error;
+  }
 
   return {
     name: address.name,

@@ -242,6 +242,7 @@ export function allocateSocketEndpoint(bases: readonly string[]): EndpointAddres
     return {
       name: path,
       listenPath: path,
+      afterBind: () => restrictSocketFile(path),
       dispose() {
         if (disposed) return;
         try {

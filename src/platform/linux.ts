@@ -230,7 +230,7 @@ export const linuxPlatform: HandoffPlatform = {
   allocateEndpoint(): EndpointAddress {
     const name = `${NAME_PREFIX}${endpointToken()}`;
     // Abstract namespace: no file exists, so there is nothing to clean up on any exit path.
-    return { name, listenPath: `\0${name.slice(1)}`, dispose() {} };
+    return { name, listenPath: `\0${name.slice(1)}`, afterBind() {}, dispose() {} };
   },
   isEndpointName: (name) => NAME_PATTERN.test(name),
   identifyPeer(fd) {

@@ -28,6 +28,8 @@ export interface EndpointAddress {
   readonly name: string;
   /** What Bun.listen({ unix }) binds. */
   readonly listenPath: string;
+  /** Lock down what binding created (macOS: the socket file to 0600). Throws to abort the handoff. */
+  afterBind(): void;
   /** Remove anything the endpoint left in the file system. Idempotent; safe on every exit path. */
   dispose(): void;
 }

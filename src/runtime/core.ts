@@ -79,7 +79,9 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
     let identity: Promise<ClientIdentity> | null = null;
     const mintClient = () =>
       (identity ??= mintClientIdentity(ca, serial, { ttlMs: options.certTtlMs }));
-    const ep = openEndpoint({
+    let ep: OneTimeEndpoint;
+    try {
+      ep = openEndpoint({
       platform,
       payload: async () => {
         const client = await mintClient();
@@ -99,7 +101,13 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
         audit.record({ event: "handoff_peer_rejected", pid: rejection.pid, uid: rejection.uid, exe: rejection.exe, reason: rejection.reason });
         logger.event("handoff_peer_rejected", { pid: rejection.pid, uid: rejection.uid, exe: rejection.exe, reason: rejection.reason });
       },
-    });
+      });
+    } catch (error) {
+      // SPEC §4.4: a name that cannot be bound (taken) aborts the run; it is never reused.
+      const reason = `could not open the handoff endpoint: ${(error as Error).message}`;
+      audit.record({ event: "handoff_failed", reason });
+      return { ok: false, reason };
+    }
     endpoint = ep;
     logger.event("handoff_listening", { name: ep.name });
     child = spawnChild(options.child, ep.name);
@@ -124,7 +132,11 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
       const client = await mintClient();
       lease = { notAfter: client.notAfter, rotatesAt: null };
       logger.event("handoff_delivered", { pid: outcome.delivered.peer.pid, client_id: client.clientId, bytes: outcome.delivered.bytes });
-      logger.event("handoff_closed", { lifetime_ms: Number((outcome.delivered.closedAt - outcome.delivered.openedAt).toFixed(3)) });
+      const { openedAt, writtenAt, closedAt } = outcome.delivered;
+      logger.event("handoff_closed", {
+        lifetime_ms: Number((closedAt - openedAt).toFixed(3)),
+        closed_after_write_ms: Number((closedAt - writtenAt).toFixed(3)),
+      });
       return { ok: true };
     }
     ep.destroy(outcome.reason);

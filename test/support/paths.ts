@@ -1,0 +1,8 @@
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "../..");
+export const BINARY = join(ROOT, "dist/icecore");
+export const BUN = process.execPath;
+export const FIXTURES = join(ROOT, "test/fixtures");
+/** Markers that must never appear in argv, environ, files or logs (SPEC §8.1); built so this file has none. */
+export const PEM_MARKERS = ["CERTIFICATE", "PRIVATE KEY"].map((label) => `-----BEGIN ${label}-----`);
