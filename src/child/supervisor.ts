@@ -20,6 +20,13 @@ export interface SupervisedChild {
   terminate(graceMs?: number): Promise<ChildExit>;
 }
 
+export class ChildSpawnFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ChildSpawnFailed";
+  }
+}
+
 export function childArgv(command: readonly string[], pipeName: string): string[] {
   return [...command, "--pipe-name", pipeName];
 }
@@ -29,7 +36,7 @@ export function spawnChild(command: readonly string[], pipeName: string): Superv
   try {
     proc = Bun.spawn(childArgv(command, pipeName), { stdio: ["inherit", "inherit", "inherit"], env: process.env });
   } catch (error) {
-    throw new Error(`could not start the child ${JSON.stringify(command[0])}: ${(error as Error).message}`);
+    throw new ChildSpawnFailed(`cannot start the child ${JSON.stringify(command[0])}: ${(error as Error).message}`);
   }
   let done = false;
   const exited = proc.exited.then((): ChildExit => {

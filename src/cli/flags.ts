@@ -26,7 +26,8 @@ export function parseFlags<TSchema extends v.GenericSchema>(
   if (!result.success) {
     const issue = result.issues[0]!;
     const flag = v.getDotPath(issue);
-    throw new CliError(EXIT.USAGE, `${command}: ${flag ? `--${flag}: ` : ""}${issue.message}`);
+    const message = issue.input === undefined ? "is required" : issue.message;
+    throw new CliError(EXIT.USAGE, `${command}: ${flag ? `--${flag}: ` : ""}${message}`);
   }
   return { values: result.output, positionals: parsed.positionals };
 }

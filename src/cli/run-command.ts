@@ -9,6 +9,7 @@ import { currentPlatform } from "../platform/index.ts";
 import { runCore } from "../runtime/core.ts";
 import { PortUnavailable } from "../api/server.ts";
 import { selfCommand } from "./self-command.ts";
+import { ChildSpawnFailed } from "../child/supervisor.ts";
 
 const RUN_FLAGS = {
   port: { type: "string" },
@@ -93,6 +94,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof PortUnavailable) throw new CliError(EXIT.CONFIG, `run: ${error.message}; choose another --port or 0`);
+    if (error instanceof ChildSpawnFailed) throw new CliError(EXIT.CONFIG, `run: ${error.message}; check the command after '--'`);
     throw error;
   } finally {
     audit.close();
