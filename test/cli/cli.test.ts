@@ -1,9 +1,9 @@
 /** SPEC §2 on the compiled executable: documented exit statuses and one-line errors, never a stack. */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BINARY } from "../support/paths.ts";
+import { scratchDir } from "../support/users.ts";
 
 function icecore(...args: string[]) {
   const result = Bun.spawnSync([BINARY, ...args], { stdout: "pipe", stderr: "pipe", timeout: 20_000 });
@@ -27,7 +27,7 @@ function withoutJsonEvents(stderr: string): string {
 
 const root = process.getuid?.() === 0;
 const allowRoot = root ? ["--allow-root"] : [];
-const scratch = mkdtempSync(join(tmpdir(), "icecore-cli-"));
+const scratch = scratchDir(null, "cli");
 const audit = ["--audit-log", join(scratch, "audit.jsonl")];
 
 describe("icecore CLI", () => {

@@ -7,7 +7,7 @@ import { expect, test } from "bun:test";
 import { readdirSync, readFileSync, writeFileSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import { PEM_MARKERS } from "../support/paths.ts";
-import { asUser, canSwitchUsers, testUser } from "../support/users.ts";
+import { asUser, canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { fixtureChild, startIcecore } from "../support/icecore-process.ts";
 
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
@@ -46,7 +46,7 @@ function filesWrittenSince(since: string): string[] {
 }
 
 test("no PEM in argv, environ, files written during the run, or logs; icecore is undumpable", async () => {
-  const stampDir = require("node:fs").mkdtempSync("/tmp/icecore-stamp-");
+  const stampDir = scratchDir(null, "stamp");
   const stamp = join(stampDir, "stamp");
   writeFileSync(stamp, "");
   const past = new Date(Date.now() - 1000);

@@ -4,6 +4,8 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { afterAll } from "bun:test";
+import { removeScratchDirs } from "./users.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const BINARY = join(ROOT, "dist/icecore");
@@ -21,3 +23,5 @@ if (!existsSync(BINARY) || statSync(BINARY).mtimeMs < Math.max(newestSource(join
   const build = Bun.spawnSync([process.execPath, join(ROOT, "build/compile.ts")], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
   if (build.exitCode !== 0) throw new Error("test preload: building dist/icecore failed");
 }
+
+afterAll(removeScratchDirs);

@@ -2,7 +2,7 @@
  * icecore is a per-user service and refuses root (SPEC §7), while CI runs as root. Tests of
  * user-level behaviour create unprivileged users and run processes as them with setpriv.
  */
-import { mkdtempSync, chmodSync } from "node:fs";
+import { mkdtempSync, chmodSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -42,9 +42,17 @@ export function asUser(user: TestUser | null, argv: string[]): string[] {
   return ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--no-new-privs", "--", ...argv];
 }
 
+const scratchDirs: string[] = [];
+
+/** Scratch directories made during this test process, removed by the preload's afterAll. */
+export function removeScratchDirs(): void {
+  for (const dir of scratchDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
 /** A scratch directory the given user can write to (and nobody else). */
 export function scratchDir(user: TestUser | null, label: string): string {
   const dir = mkdtempSync(join(tmpdir(), `icecore-${label}-`));
+  scratchDirs.push(dir);
   if (user !== null) {
     Bun.spawnSync(["chown", `${user.uid}:${user.gid}`, dir]);
   }

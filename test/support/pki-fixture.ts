@@ -1,0 +1,230 @@
+/**
+ * Real PKI + real mTLS API server for tests, and a raw TLS/HTTP client that opens ONE NEW TLS
+ * connection per call (never pooled, never reused) so every call is a full handshake in which the
+ * server must verify the client certificate again.
+ *
+ * With TLS 1.3 the client side of the handshake "succeeds" before the server has looked at the
+ * client certificate (the server's verdict comes after, as an alert or a reset), so a finished
+ * handshake proves nothing: only an HTTP status line from the server counts as acceptance.
+ */
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
+import { createApp } from "../../src/api/app.ts";
+import type { ClientLease, InfoSource } from "../../src/api/routes/info.ts";
+import { listenTls, type ApiServer } from "../../src/api/server.ts";
+import type { Logger } from "../../src/log/logger.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import {
+  mintAuthority,
+  mintClientIdentity,
+  mintServerIdentity,
+  type CertificateAuthority,
+  type ClientIdentity,
+  type ServerIdentity,
+} from "../../src/pki/authority.ts";
+
+const decoder = new TextDecoder();
+/** PEM bytes as the string node:tls wants (test code only: a long-lived string is fine here). */
+export const pemText = (bytes: Uint8Array): string => decoder.decode(bytes);
+
+export const HOUR_MS = 3600_000;
+
+/** A client identity as node:tls options take it. */
+export interface TlsClientMaterial {
+  cert: string;
+  key: string;
+}
+
+export function tlsMaterialOf(identity: ClientIdentity | ServerIdentity): TlsClientMaterial {
+  return { cert: pemText(identity.certPem), key: pemText(identity.keyPem) };
+}
+
+export interface PkiFixture {
+  url: string;
+  port: number;
+  ca: CertificateAuthority;
+  /** PEM of the CA, as node:tls `ca` takes it. */
+  caPem: string;
+  server: ServerIdentity;
+  /** A good client identity (CA-signed, clientAuth, valid now). */
+  client: ClientIdentity;
+  /** `client` as node:tls options. */
+  clientTls: TlsClientMaterial;
+  api: ApiServer;
+  /** Set what GET /v1/info reports as the client lease. */
+  setLease(lease: ClientLease | null): void;
+  stop(): Promise<void>;
+}
+
+export interface PkiFixtureOptions {
+  isReady?: () => boolean;
+  logger?: Logger;
+  /** Use an existing CA (e.g. a "rogue" second server) instead of minting one. */
+  ca?: CertificateAuthority;
+  lease?: ClientLease | null;
+}
+
+/** Mints a CA, a server identity and one good client, and serves createApp over listenTls on port 0. */
+export async function startPkiFixture(options: PkiFixtureOptions = {}): Promise<PkiFixture> {
+  const ca = options.ca ?? (await mintAuthority());
+  const server = await mintServerIdentity(ca, { ttlMs: HOUR_MS });
+  const client = await mintClientIdentity(ca, 1, { ttlMs: HOUR_MS });
+  let lease: ClientLease | null = options.lease ?? null;
+  let app: ReturnType<typeof createApp> | null = null;
+  const api = listenTls(
+    0,
+    { caCertPem: ca.certPem, serverCertPem: server.certPem, serverKeyPem: server.keyPem },
+    (request, bunServer) => (app ? app.fetch(request, { server: bunServer }) : new Response(null, { status: 503 })),
+  );
+  const info: InfoSource = { apiUrl: () => api.url, currentLease: () => lease };
+  app = createApp({ port: api.port, logger: options.logger ?? silentLogger, info, isReady: options.isReady ?? (() => true) });
+  return {
+    url: api.url,
+    port: api.port,
+    ca,
+    caPem: pemText(ca.certPem),
+    server,
+    client,
+    clientTls: tlsMaterialOf(client),
+    api,
+    setLease(next) {
+      lease = next;
+    },
+    stop: () => api.stop(500),
+  };
+}
+
+export interface TlsRequestOptions {
+  port: number;
+  /** PEM the client trusts for the SERVER certificate. Omitted: the system store (which does not know our CA). */
+  ca?: string;
+  /** Client certificate and key (PEM). Omitted: no client certificate is offered. */
+  cert?: string;
+  key?: string;
+  /** The Host header. Default `127.0.0.1:<port>`; null sends no Host header at all. */
+  host?: string | null;
+  headers?: Record<string, string>;
+  path?: string;
+  method?: string;
+  body?: string;
+  /** Where to connect (default 127.0.0.1); the server certificate is checked against this name. */
+  connectHost?: string;
+  /** Extra node:tls options (e.g. minVersion/maxVersion). */
+  tls?: Partial<ConnectionOptions>;
+  timeoutMs?: number;
+}
+
+export interface TlsResponse {
+  /** The HTTP status, or null when no status line arrived (TLS alert, reset, close, timeout). */
+  status: number | null;
+  /** Lower-cased header names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  body: string;
+  /** Set when the connection failed or ended without a complete response. */
+  error?: string;
+  /** Did the client side of the TLS handshake complete? (Informational: not acceptance.) */
+  handshake: boolean;
+}
+
+/** One NEW TLS connection, one raw HTTP/1.1 request with `Connection: close`, read to the end. */
+export function tlsRequest(opts: TlsRequestOptions): Promise<TlsResponse> {
+  const host = opts.host === undefined ? `127.0.0.1:${opts.port}` : opts.host;
+  const lines = [`${opts.method ?? "GET"} ${opts.path ?? "/v1/health"} HTTP/1.1`];
+  if (host !== null) lines.push(`Host: ${host}`);
+  lines.push("Connection: close");
+  for (const [name, value] of Object.entries(opts.headers ?? {})) lines.push(`${name}: ${value}`);
+  if (opts.body !== undefined) lines.push(`Content-Length: ${Buffer.byteLength(opts.body)}`);
+  const request = lines.join("\r\n") + "\r\n\r\n" + (opts.body ?? "");
+
+  return new Promise<TlsResponse>((resolve) => {
+    const chunks: Buffer[] = [];
+    let handshake = false;
+    let settled = false;
+    let socket: TLSSocket;
+    const finish = (error?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(parseHttpResponse(Buffer.concat(chunks), handshake, error));
+    };
+    const timer = setTimeout(() => finish("timeout"), opts.timeoutMs ?? 10_000);
+    const connectHost = opts.connectHost ?? "127.0.0.1";
+    socket = tlsConnect({
+      host: connectHost,
+      port: opts.port,
+      // SNI may not carry an IP address (RFC 6066 §3).
+      ...(/^[\d.]+$|:/.test(connectHost) ? {} : { servername: connectHost }),
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+      rejectUnauthorized: true,
+      ...opts.tls,
+    });
+    socket.on("secureConnect", () => {
+      handshake = true;
+      socket.write(request);
+    });
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", (error: Error & { code?: string }) => finish(`${error.code ?? error.name}: ${error.message}`));
+    socket.on("end", () => finish());
+    socket.on("close", () => finish());
+  });
+}
+
+/** Parses what came back; anything without a full status line has status null. */
+export function parseHttpResponse(raw: Buffer, handshake: boolean, error?: string): TlsResponse {
+  const text = raw.toString("latin1");
+  const headEnd = text.indexOf("\r\n\r\n");
+  const statusMatch = /^HTTP\/1\.[01] (\d{3})(?: [^\r\n]*)?\r\n/.exec(text);
+  if (statusMatch === null || headEnd < 0) {
+    return {
+      status: null,
+      headers: {},
+      body: text,
+      handshake,
+      error: error ?? (raw.length === 0 ? "connection closed before any response" : "no HTTP status line in the reply"),
+    };
+  }
+  const headers: Record<string, string> = {};
+  for (const line of text.slice(statusMatch[0].length, headEnd).split("\r\n")) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+  }
+  let bodyBytes = raw.subarray(Buffer.byteLength(text.slice(0, headEnd + 4), "latin1"));
+  if ((headers["transfer-encoding"] ?? "").toLowerCase().includes("chunked")) bodyBytes = dechunk(bodyBytes);
+  const result: TlsResponse = { status: Number(statusMatch[1]), headers, body: bodyBytes.toString("utf8"), handshake };
+  if (error !== undefined) result.error = error;
+  return result;
+}
+
+function dechunk(data: Buffer): Buffer {
+  const out: Buffer[] = [];
+  let offset = 0;
+  while (offset < data.length) {
+    const lineEnd = data.indexOf("\r\n", offset, "latin1");
+    if (lineEnd < 0) break;
+    const size = parseInt(data.subarray(offset, lineEnd).toString("latin1").split(";")[0]!, 16);
+    if (!Number.isFinite(size) || size === 0) break;
+    out.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
+    offset = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(out);
+}
+
+/** Runs `count` tasks with at most `concurrency` in flight; returns results in order. */
+export async function mapLimited<T>(count: number, concurrency: number, task: (index: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(count);
+  let next = 0;
+  const worker = async () => {
+    for (;;) {
+      const index = next++;
+      if (index >= count) return;
+      results[index] = await task(index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return results;
+}
