@@ -5,11 +5,16 @@
 import { Hono } from "hono";
 import type { Logger } from "../log/logger.ts";
 import type { ApiEnv } from "./context.ts";
+import type { ClientRegistry } from "./client-registry.ts";
+import { ReplayCache } from "./replay-cache.ts";
 import { hostCheck } from "./middleware/host-check.ts";
 import { originCheck } from "./middleware/origin-check.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { handoffGate } from "./middleware/handoff-gate.ts";
+import { readBody } from "./middleware/body.ts";
+import { verifySignature } from "./middleware/signature.ts";
+import { decodeBody } from "./middleware/jwe-body.ts";
 import { problemErrorHandler, problemNotFound } from "./middleware/problem-handler.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { infoRoutes, type InfoSource } from "./routes/info.ts";
@@ -19,6 +24,13 @@ export interface AppOptions {
   logger: Logger;
   info: InfoSource;
   isReady: () => boolean;
+  /** Issued client certificates: who may sign (SPEC §3, §5). */
+  registry: ClientRegistry;
+  /** The ECDH-ES private key for application/jose bodies (never leaves the process). */
+  serverKey: CryptoKey;
+  replayCache?: ReplayCache;
+  /** Further routes (commands, jobs), mounted after every check. */
+  routes?: Hono<ApiEnv>[];
 }
 
 export function createApp(options: AppOptions): Hono<ApiEnv> {
@@ -30,7 +42,13 @@ export function createApp(options: AppOptions): Hono<ApiEnv> {
   app.use(hostCheck({ port: options.port }));
   app.use(originCheck());
   app.use(handoffGate(options.isReady));
+  // Bounded read first (the digest needs the exact bytes), then who is calling, and only then
+  // is anything decrypted or parsed.
+  app.use(readBody());
+  app.use(verifySignature({ registry: options.registry, replayCache: options.replayCache ?? new ReplayCache() }));
+  app.use(decodeBody({ serverKey: options.serverKey }));
   app.route("/", healthRoutes());
   app.route("/", infoRoutes(options.info));
+  for (const routes of options.routes ?? []) app.route("/", routes);
   return app;
 }

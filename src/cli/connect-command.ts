@@ -43,7 +43,7 @@ export async function connectCommand(argv: string[]): Promise<number> {
   line(out, `icecore connect: bundle received in ${(performance.now() - started).toFixed(1)} ms`);
   line(out, `  client_id ${bundle.client_id}, certificate valid until ${bundle.not_after}`);
   line(out, `  api ${bundle.api_url} (server verified against the bundle's CA only)`);
-  const client = createCoreClient(bundle);
+  const client = await createCoreClient(bundle);
   try {
     await call(client, "/v1/health", out);
     await call(client, "/v1/info", out);

@@ -4,12 +4,14 @@
  * SPEC §2 (events, exit statuses), §3, §4, §5 (order: port bound before the child starts).
  */
 import { mintAuthority, mintClientIdentity, mintServerIdentity, type ClientIdentity } from "../pki/authority.ts";
-import { encodeBundle, type ServerKeyJwk } from "../handoff/bundle.ts";
+import { encodeBundle } from "../handoff/bundle.ts";
 import { openEndpoint, type OneTimeEndpoint } from "../handoff/endpoint.ts";
 import { spawnChild, type ChildExit, type SupervisedChild } from "../child/supervisor.ts";
 import { listenTls, type ApiServer } from "../api/server.ts";
 import { createApp } from "../api/app.ts";
 import type { ClientLease } from "../api/routes/info.ts";
+import { ClientRegistry } from "../api/client-registry.ts";
+import { mintServerKey } from "../api/server-key.ts";
 import type { HandoffPlatform } from "../platform/platform.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
@@ -34,17 +36,12 @@ export type CoreOutcome =
 const RESTART_LIMIT = 5;
 const RESTART_WINDOW_MS = 60_000;
 
-async function mintEcdhServerKey(): Promise<{ privateKey: CryptoKey; publicJwk: ServerKeyJwk }> {
-  const pair = (await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])) as CryptoKeyPair;
-  const jwk = (await crypto.subtle.exportKey("jwk", pair.publicKey)) as ServerKeyJwk;
-  return { privateKey: pair.privateKey, publicJwk: { kty: "EC", crv: "P-256", x: jwk.x, y: jwk.y, alg: "ECDH-ES", use: "enc" } as ServerKeyJwk };
-}
-
 export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
   const { logger, audit, platform } = options;
   const ca = await mintAuthority();
   const server = await mintServerIdentity(ca, { ttlMs: ca.notAfter.getTime() - Date.now() });
-  const serverKey = await mintEcdhServerKey();
+  const serverKey = await mintServerKey();
+  const registry = new ClientRegistry();
   logger.event("certs_minted", { ca_not_after: ca.notAfter.toISOString() });
 
   let ready = false;
@@ -58,6 +55,8 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
     port: api.port,
     logger,
     isReady: () => ready,
+    registry,
+    serverKey: serverKey.privateKey,
     info: { apiUrl: () => api!.url, currentLease: () => lease },
   });
 
@@ -77,8 +76,12 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
   const handOff = async (): Promise<{ ok: true } | { ok: false; reason: string }> => {
     const serial = ++clientSerial;
     let identity: Promise<ClientIdentity> | null = null;
+    // Registered the moment it exists: its signatures must verify as soon as the child has it.
     const mintClient = () =>
-      (identity ??= mintClientIdentity(ca, serial, { ttlMs: options.certTtlMs }));
+      (identity ??= mintClientIdentity(ca, serial, { ttlMs: options.certTtlMs }).then((client) => {
+        registry.register(client);
+        return client;
+      }));
     let ep: OneTimeEndpoint;
     try {
       ep = openEndpoint({

@@ -1,0 +1,32 @@
+/**
+ * RFC 9421 §3.3.4 `ecdsa-p256-sha256`: ECDSA over P-256 with SHA-256, signature encoded as the
+ * 64-byte concatenation r||s (each a 32-byte big-endian unsigned integer), NOT DER.
+ *
+ * WebCrypto's ECDSA (WebCrypto §23.1 "ECDSA", sign/verify) already produces and consumes exactly
+ * that IEEE P1363 r||s form, so no re-encoding is needed — and none is done by hand.
+ */
+export const ALGORITHM = "ecdsa-p256-sha256";
+export const SIGNATURE_BYTES = 64;
+
+const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" } as const;
+
+/** RFC 9421 §3.1 HTTP_SIGN: the signature base is signed as its US-ASCII bytes. */
+export async function signBase(privateKey: CryptoKey, base: string): Promise<Uint8Array> {
+  assertP256(privateKey);
+  return new Uint8Array(await crypto.subtle.sign(ECDSA_SHA256, privateKey, new TextEncoder().encode(base)));
+}
+
+/** RFC 9421 §3.2 HTTP_VERIFY. A signature of any length other than 64 bytes is simply invalid. */
+export async function verifyBase(publicKey: CryptoKey, base: string, signature: Uint8Array): Promise<boolean> {
+  assertP256(publicKey);
+  if (signature.length !== SIGNATURE_BYTES) return false;
+  return crypto.subtle.verify(ECDSA_SHA256, publicKey, signature as Uint8Array<ArrayBuffer>, new TextEncoder().encode(base));
+}
+
+/** RFC 9421 §3.3.7 / §7.3.6: the key must fit the algorithm; never let a key pick a different one. */
+function assertP256(key: CryptoKey): void {
+  const alg = key.algorithm as { name: string; namedCurve?: string };
+  if (alg.name !== "ECDSA" || alg.namedCurve !== "P-256") {
+    throw new TypeError(`${ALGORITHM} needs an ECDSA P-256 key, got ${alg.name}${alg.namedCurve ? ` ${alg.namedCurve}` : ""}`);
+  }
+}
