@@ -13,6 +13,8 @@ import { securityHeaders } from "./middleware/security-headers.ts";
 import { requestLog } from "./middleware/request-log.ts";
 import { handoffGate } from "./middleware/handoff-gate.ts";
 import { readBody } from "./middleware/body.ts";
+import { refusalAudit } from "./middleware/refusal-audit.ts";
+import type { AuditLog } from "../audit/audit-log.ts";
 import { verifySignature } from "./middleware/signature.ts";
 import { decodeBody } from "./middleware/jwe-body.ts";
 import { problemErrorHandler, problemNotFound } from "./middleware/problem-handler.ts";
@@ -29,6 +31,8 @@ export interface AppOptions {
   /** The ECDH-ES private key for application/jose bodies (never leaves the process). */
   serverKey: CryptoKey;
   replayCache?: ReplayCache;
+  /** Refusals of command and cancel attempts by the checks are audited too (SPEC §6). */
+  audit: Pick<AuditLog, "record">;
   /** Further routes (commands, jobs), mounted after every check. */
   routes?: Hono<ApiEnv>[];
 }
@@ -39,6 +43,7 @@ export function createApp(options: AppOptions): Hono<ApiEnv> {
   app.notFound(problemNotFound);
   app.use(requestLog(options.logger));
   app.use(securityHeaders());
+  app.use(refusalAudit(options.audit));
   app.use(hostCheck({ port: options.port }));
   app.use(originCheck());
   app.use(handoffGate(options.isReady));

@@ -1,4 +1,5 @@
 import type { Server } from "bun";
+import { constants } from "node:crypto";
 
 export interface TlsMaterial {
   caCertPem: Uint8Array;
@@ -38,6 +39,10 @@ export function listenTls(port: number, tls: TlsMaterial, fetch: (request: Reque
         ca: Buffer.from(tls.caCertPem),
         requestCert: true,
         rejectUnauthorized: true,
+        // A resumed session skips certificate verification, so a client whose certificate
+        // expired could keep using a ticket from when it was valid (test/api/mtls.test.ts).
+        // Every connection does a full handshake against the current time instead.
+        secureOptions: constants.SSL_OP_NO_TICKET,
       },
       fetch,
       error() {

@@ -15,6 +15,10 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import("./run-command.ts")).runCommand(rest);
     case "connect":
       return (await import("./connect-command.ts")).connectCommand(rest);
+    case "commands":
+      return (await import("./commands-command.ts")).commandsCommand(rest);
+    case "policy":
+      return (await import("./commands-command.ts")).policyCommand(rest);
     case "version":
     case "--version":
       process.stdout.write(`icecore ${VERSION} (bun ${Bun.version}, ${process.platform}-${process.arch})\n`);

@@ -10,6 +10,7 @@ import { runCore } from "../runtime/core.ts";
 import { PortUnavailable } from "../api/server.ts";
 import { selfCommand } from "./self-command.ts";
 import { ChildSpawnFailed } from "../child/supervisor.ts";
+import { loadCatalogue } from "./policy-source.ts";
 
 const RUN_FLAGS = {
   port: { type: "string" },
@@ -57,6 +58,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (process.getuid?.() === 0 && !flags["allow-root"]) {
     throw new CliError(EXIT.NOPERM, "run: refusing to run as root; icecore is a per-user service (use --allow-root to override)");
   }
+  // Configuration errors first, before any key exists (exit 78, every violation named).
+  const catalogue = loadCatalogue("run", flags.policy);
   const platform = currentPlatform();
   // SPEC §7: before any key exists, make this process undumpable and keep files private.
   process.umask(0o077);
@@ -81,6 +84,8 @@ export async function runCommand(argv: string[]): Promise<number> {
       onChildExit: flags["on-child-exit"],
       child: child ?? selfCommand("connect"),
       platform,
+      catalogue,
+      elevateWith: flags["elevate-with"],
       logger,
       audit,
     });

@@ -194,31 +194,35 @@ async function readOnce(name: string, opts: { maxBytes: number; deadline: number
     const chunks: Uint8Array[] = [];
     let total = 0;
     const buffer = new Uint8Array(16 * 1024);
-    for (;;) {
-      const n = Number(c.read(fd, ptr(buffer), buffer.byteLength));
-      if (n > 0) {
-        total += n;
-        if (total > opts.maxBytes) throw new Error(`handoff message exceeds ${opts.maxBytes} bytes`);
-        chunks.push(buffer.slice(0, n));
-        continue;
+    try {
+      for (;;) {
+        const n = Number(c.read(fd, ptr(buffer), buffer.byteLength));
+        if (n > 0) {
+          total += n;
+          if (total > opts.maxBytes) throw new Error(`handoff message exceeds ${opts.maxBytes} bytes`);
+          chunks.push(buffer.slice(0, n));
+          continue;
+        }
+        if (n === 0) break;
+        const code = errno();
+        if (code === EINTR) continue;
+        if (code === ECONNRESET) break;
+        if (code !== EAGAIN) throw new Error(`read() from ${name} failed (errno ${code})`);
+        if (Date.now() > opts.deadline) throw new Error(`timed out reading from ${name}`);
+        await Bun.sleep(1);
       }
-      if (n === 0) break;
-      const code = errno();
-      if (code === EINTR) continue;
-      if (code === ECONNRESET) break;
-      if (code !== EAGAIN) throw new Error(`read() from ${name} failed (errno ${code})`);
-      if (Date.now() > opts.deadline) throw new Error(`timed out reading from ${name}`);
-      await Bun.sleep(1);
+      const message = new Uint8Array(total);
+      let offset = 0;
+      for (const chunk of chunks) {
+        message.set(chunk, offset);
+        offset += chunk.length;
+      }
+      return message;
+    } finally {
+      // Whatever path leaves, no copy of a partial or whole bundle is left behind but `message`.
+      buffer.fill(0);
+      for (const chunk of chunks) chunk.fill(0);
     }
-    buffer.fill(0);
-    const message = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      message.set(chunk, offset);
-      offset += chunk.length;
-      chunk.fill(0);
-    }
-    return message;
   } finally {
     c.close(fd);
   }

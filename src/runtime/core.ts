@@ -12,6 +12,10 @@ import { createApp } from "../api/app.ts";
 import type { ClientLease } from "../api/routes/info.ts";
 import { ClientRegistry } from "../api/client-registry.ts";
 import { mintServerKey } from "../api/server-key.ts";
+import { openApiRoutes } from "../api/routes/openapi.ts";
+import { commandRoutes, createConcurrencyLimiter, JobManager } from "../commands/index.ts";
+import type { Catalogue } from "../commands/types.ts";
+import type { ElevateWith } from "../commands/types.ts";
 import type { HandoffPlatform } from "../platform/platform.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
@@ -24,6 +28,9 @@ export interface CoreOptions {
   /** The child's command; `--pipe-name <name>` is appended. */
   child: string[];
   platform: HandoffPlatform;
+  /** The allow-listed commands (SPEC §6), already loaded and checked. */
+  catalogue: Catalogue;
+  elevateWith: ElevateWith;
   logger: Logger;
   audit: AuditLog;
 }
@@ -51,13 +58,20 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
     app.fetch(request, { server: bunServer }),
   );
   server.keyPem.fill(0);
+  const jobs = new JobManager();
+  const apiUrl = () => api!.url;
   const app = createApp({
+    routes: [
+      commandRoutes({ catalogue: options.catalogue, elevateWith: options.elevateWith, audit, jobs, limiter: createConcurrencyLimiter(), logger }),
+      openApiRoutes({ apiUrl, catalogue: options.catalogue }),
+    ],
     port: api.port,
     logger,
+    audit,
     isReady: () => ready,
     registry,
     serverKey: serverKey.privateKey,
-    info: { apiUrl: () => api!.url, currentLease: () => lease },
+    info: { apiUrl, currentLease: () => lease },
   });
 
   let clientSerial = 0;
@@ -177,7 +191,9 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
   } finally {
     (endpoint as OneTimeEndpoint | null)?.destroy("shutting down");
     const running = child as SupervisedChild | null;
-    await Promise.all([api.stop(5000), running?.terminate()]);
+    // SPEC §7: stop accepting and let requests finish (≤ 5 s), then end the child and every job.
+    await api.stop(5000);
+    await Promise.all([running?.terminate(), jobs.shutdown()]);
     logger.event("shutdown", { reason: stopping ?? "child exited" });
     audit.record({ event: "shutdown", reason: stopping ?? "child exited" });
   }

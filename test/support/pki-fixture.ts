@@ -9,6 +9,8 @@
  */
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { createApp } from "../../src/api/app.ts";
+import { ClientRegistry } from "../../src/api/client-registry.ts";
+import type { ServerKeyJwk } from "../../src/handoff/bundle.ts";
 import type { ClientLease, InfoSource } from "../../src/api/routes/info.ts";
 import { listenTls, type ApiServer } from "../../src/api/server.ts";
 import type { Logger } from "../../src/log/logger.ts";
@@ -50,6 +52,10 @@ export interface PkiFixture {
   /** `client` as node:tls options. */
   clientTls: TlsClientMaterial;
   api: ApiServer;
+  /** The clients the API knows (the good client is registered). */
+  registry: ClientRegistry;
+  /** Public half of the API's ECDH-ES key (a bundle's `server_key`). */
+  serverKeyJwk: ServerKeyJwk;
   /** Set what GET /v1/info reports as the client lease. */
   setLease(lease: ClientLease | null): void;
   stop(): Promise<void>;
@@ -68,6 +74,11 @@ export async function startPkiFixture(options: PkiFixtureOptions = {}): Promise<
   const ca = options.ca ?? (await mintAuthority());
   const server = await mintServerIdentity(ca, { ttlMs: HOUR_MS });
   const client = await mintClientIdentity(ca, 1, { ttlMs: HOUR_MS });
+  const registry = new ClientRegistry();
+  registry.register(client);
+  const ecdh = (await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])) as CryptoKeyPair;
+  const publicJwk = await crypto.subtle.exportKey("jwk", ecdh.publicKey);
+  const serverKeyJwk = { kty: "EC", crv: "P-256", x: publicJwk.x!, y: publicJwk.y! } as ServerKeyJwk;
   let lease: ClientLease | null = options.lease ?? null;
   let app: ReturnType<typeof createApp> | null = null;
   const api = listenTls(
@@ -76,7 +87,15 @@ export async function startPkiFixture(options: PkiFixtureOptions = {}): Promise<
     (request, bunServer) => (app ? app.fetch(request, { server: bunServer }) : new Response(null, { status: 503 })),
   );
   const info: InfoSource = { apiUrl: () => api.url, currentLease: () => lease };
-  app = createApp({ port: api.port, logger: options.logger ?? silentLogger, info, isReady: options.isReady ?? (() => true) });
+  app = createApp({
+    port: api.port,
+    logger: options.logger ?? silentLogger,
+    info,
+    isReady: options.isReady ?? (() => true),
+    registry,
+    serverKey: ecdh.privateKey,
+    audit: { record() {} },
+  });
   return {
     url: api.url,
     port: api.port,
@@ -86,6 +105,8 @@ export async function startPkiFixture(options: PkiFixtureOptions = {}): Promise<
     client,
     clientTls: tlsMaterialOf(client),
     api,
+    registry,
+    serverKeyJwk,
     setLease(next) {
       lease = next;
     },
@@ -123,6 +144,8 @@ export interface TlsResponse {
   error?: string;
   /** Did the client side of the TLS handshake complete? (Informational: not acceptance.) */
   handshake: boolean;
+  /** The TLS session (ticket) the server issued, if any; pass it back as `tls.session` to resume. */
+  session?: Buffer;
 }
 
 /** One NEW TLS connection, one raw HTTP/1.1 request with `Connection: close`, read to the end. */
@@ -138,6 +161,7 @@ export function tlsRequest(opts: TlsRequestOptions): Promise<TlsResponse> {
   return new Promise<TlsResponse>((resolve) => {
     const chunks: Buffer[] = [];
     let handshake = false;
+    let session: Buffer | undefined;
     let settled = false;
     let socket: TLSSocket;
     const finish = (error?: string) => {
@@ -145,7 +169,9 @@ export function tlsRequest(opts: TlsRequestOptions): Promise<TlsResponse> {
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve(parseHttpResponse(Buffer.concat(chunks), handshake, error));
+      const response = parseHttpResponse(Buffer.concat(chunks), handshake, error);
+      if (session !== undefined) response.session = session;
+      resolve(response);
     };
     const timer = setTimeout(() => finish("timeout"), opts.timeoutMs ?? 10_000);
     const connectHost = opts.connectHost ?? "127.0.0.1";
@@ -163,6 +189,9 @@ export function tlsRequest(opts: TlsRequestOptions): Promise<TlsResponse> {
     socket.on("secureConnect", () => {
       handshake = true;
       socket.write(request);
+    });
+    socket.on("session", (ticket: Buffer) => {
+      session = ticket;
     });
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.on("error", (error: Error & { code?: string }) => finish(`${error.code ?? error.name}: ${error.message}`));

@@ -11,6 +11,8 @@ export function hostCheck(options: { port: number }): MiddlewareHandler {
   const allowed = allowedHosts(options.port);
   return async (c, next) => {
     const host = c.req.header("host");
+    // Bun builds request.url from Host even for an absolute-form request line, so Host is the
+    // one authority to check (checked 2026-11-23, Bun 1.4.5).
     if (host === undefined || !allowed.has(host.toLowerCase())) {
       throw new ProblemError(421, "misdirected_request", "Misdirected Request", "the Host header does not name this API");
     }
