@@ -18,6 +18,7 @@ import { HandoffFailed, receiveBundle } from "../../src/client/receive-bundle.ts
 import { BundleInvalid, BundleSchema, MAX_BUNDLE_BYTES, decodeBundle, encodeBundle, type BundleParts, type ServerKeyJwk } from "../../src/handoff/bundle.ts";
 import { mintAuthority, mintClientIdentity, type CertificateAuthority, type ClientIdentity } from "../../src/pki/authority.ts";
 import * as v from "valibot";
+import { PKCS8_BEGIN, PKCS8_END } from "../support/paths.ts";
 
 const isLinux = process.platform === "linux";
 const PYTHON = Bun.which("python3");
@@ -466,7 +467,7 @@ describe("encodeBundle / decodeBundle (SPEC §4.4, §4.6)", () => {
     }
     expect(new TextDecoder().decode(out)).toContain(keyBody);
     // The escaped client_key piece was among the buffers zeroed…
-    expect(zeroed.some((held) => held.includes(keyBody) && held.startsWith('"-----BEGIN PRIVATE KEY-----'))).toBe(true);
+    expect(zeroed.some((held) => held.includes(keyBody) && held.startsWith(`"${PKCS8_BEGIN}`))).toBe(true);
     // …and so was every other piece: head, field names, the tail with api_url.
     expect(zeroed.some((held) => held.startsWith('{"v":1'))).toBe(true);
     expect(zeroed.some((held) => held.includes('"api_url"'))).toBe(true);
@@ -507,7 +508,7 @@ describe("encodeBundle / decodeBundle (SPEC §4.4, §4.6)", () => {
   // Guards: the byte check in jsonStringOfPem: PEM bytes are copied into JSON unescaped, so a
   // quote or backslash would let a "PEM" inject fields into the bundle.
   test("refuses PEM input that could break out of its JSON string", () => {
-    const inject = new TextEncoder().encode('-----BEGIN PRIVATE KEY-----\nAAAA","api_url":"https://evil.example:1\n-----END PRIVATE KEY-----\n');
+    const inject = new TextEncoder().encode(`${PKCS8_BEGIN}\nAAAA","api_url":"https://evil.example:1\n${PKCS8_END}\n`);
     expect(() => encodeBundle(parts({ clientKeyPem: inject }))).toThrow(/not PEM/);
     const backslash = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\nAA\\u0022\n-----END CERTIFICATE-----\n");
     expect(() => encodeBundle(parts({ caCertPem: backslash }))).toThrow(/not PEM/);

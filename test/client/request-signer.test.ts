@@ -5,6 +5,7 @@ import { createBodyEncryptor, importServerKey } from "../../src/client/body-encr
 import { mintServerKey } from "../../src/api/server-key.ts";
 import { verifyRequest } from "../../src/httpsig/verify.ts";
 import { independentRequestBase } from "../httpsig/independent-base.ts";
+import { PKCS8_BEGIN, PKCS8_END } from "../support/paths.ts";
 
 const ca = await mintAuthority();
 const id = await mintClientIdentity(ca, 1, { ttlMs: 3600_000 });
@@ -21,7 +22,7 @@ describe("importClientKey", () => {
   });
 
   test("refuses garbage and the certificate PEM", async () => {
-    await expect(importClientKey("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")).rejects.toThrow();
+    await expect(importClientKey(`${PKCS8_BEGIN}\nAAAA\n${PKCS8_END}\n`)).rejects.toThrow();
     await expect(importClientKey(id.certPem)).rejects.toThrow();
   });
 });

@@ -20,6 +20,7 @@ import {
 } from "../../src/pki/authority.ts";
 import { clientIdOf } from "../../src/pki/client-id.ts";
 import { x509 } from "../../src/pki/x509.ts";
+import { PKCS8_BEGIN } from "../support/paths.ts";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -207,7 +208,7 @@ describe("the client leaf (SPEC §3)", () => {
   // Guards: the handed-off key is usable by the child and belongs to ITS certificate.
   test("keyPem is PKCS#8 that WebCrypto imports and that signs for the certificate's public key", async () => {
     const pem = text(client.keyPem);
-    expect(pem).toStartWith("-----BEGIN PRIVATE KEY-----");
+    expect(pem).toStartWith(PKCS8_BEGIN);
     const der = derOfPem(pem, "PRIVATE KEY");
     const privateKey = await crypto.subtle.importKey("pkcs8", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
     const message = crypto.getRandomValues(new Uint8Array(64));
