@@ -191,9 +191,10 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
   } finally {
     (endpoint as OneTimeEndpoint | null)?.destroy("shutting down");
     const running = child as SupervisedChild | null;
-    // SPEC §7: stop accepting and let requests finish (≤ 5 s), then end the child and every job.
-    await api.stop(5000);
-    await Promise.all([running?.terminate(), jobs.shutdown()]);
+    // SPEC §7: stop accepting and let requests finish (≤ 5 s). Jobs end alongside: a job's SSE
+    // stream is a request that only finishes when its job does. Then the child goes.
+    await Promise.all([api.stop(5000), jobs.shutdown()]);
+    await running?.terminate();
     logger.event("shutdown", { reason: stopping ?? "child exited" });
     audit.record({ event: "shutdown", reason: stopping ?? "child exited" });
   }

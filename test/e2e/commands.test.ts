@@ -90,3 +90,31 @@ describe("jobs over the real API", () => {
     expect(JSON.stringify(audit)).not.toContain("out 1");
   });
 });
+
+describe("shutdown during a job", () => {
+  test("SIGTERM while a job runs: exit 0, the job's process is gone, the audit trail is complete", async () => {
+    const dir = scratchDir(owner, "jobs-term");
+    const slow = { ...linesCommand, argv: [join(FIXTURES, "commands/print-lines.ts"), "{count}", "0", "1000"] };
+    const policy = writePolicy(dir, { "test.slow": slow });
+    const run = startIcecore({ user: owner, dir, args: ["--policy", policy], child: [BINARY, "connect", "--exec", "test.slow", "--args", '{"count":1000}'] });
+    await run.waitFor("api_ready");
+    // Wait until the job is running (its first output reached the child).
+    for (let i = 0; i < 300 && !run.stdout().includes("| out 1"); i++) await Bun.sleep(20);
+    expect(run.stdout()).toContain("| out 1");
+    const jobPids = Bun.spawnSync(["pgrep", "-f", "print-lines.ts 1000"]).stdout.toString().trim().split("\n").filter(Boolean).map(Number);
+    expect(jobPids.length).toBeGreaterThan(0);
+    run.proc.kill("SIGTERM");
+    const { code, ms } = await run.exited;
+    expect(code).toBe(0);
+    expect(ms).toBeLessThan(15_000);
+    for (const pid of jobPids) {
+      const stat = Bun.spawnSync(["cat", `/proc/${pid}/stat`]).stdout.toString();
+      // Gone, or a zombie left to a PID 1 that does not reap (this VM's init).
+      expect(stat === "" || / Z /.test(stat)).toBe(true);
+    }
+    const audit = readAudit(run.auditPath);
+    expect(audit.filter((r) => r.event === "command")).toHaveLength(1);
+    expect(audit.some((r) => r.event === "job_finished")).toBe(true);
+    expect(audit.at(-1)).toMatchObject({ event: "shutdown", reason: "SIGTERM" });
+  }, 30_000);
+});
