@@ -20,6 +20,7 @@ import {
   type Peer,
   type PeerCredentials,
 } from "./platform.ts";
+import { readUntilClose } from "./posix-read.ts";
 
 // <sys/un.h>, <sys/socket.h>, <sys/filio.h>, <sys/errno.h>, <sys/resource.h>, <sys/ptrace.h>.
 const SOL_LOCAL = 0;
@@ -292,34 +293,11 @@ async function readOnce(name: string, opts: { maxBytes: number; deadline: number
     }
     // Raw recv instead of Bun's socket clients, which can drop data when a server writes and
     // closes at once (PLATFORM-NOTES, "Unix-socket clients"). MSG_DONTWAIT keeps the event loop free.
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const buffer = new Uint8Array(16 * 1024);
-    for (;;) {
-      const n = Number(c.recv(fd, ptr(buffer), buffer.byteLength, MSG_DONTWAIT));
-      if (n > 0) {
-        total += n;
-        if (total > opts.maxBytes) throw new Error(`handoff message exceeds ${opts.maxBytes} bytes`);
-        chunks.push(buffer.slice(0, n));
-        continue;
-      }
-      if (n === 0) break;
-      const code = errno();
-      if (code === EINTR) continue;
-      if (code === ECONNRESET) break;
-      if (code !== EAGAIN) throw new Error(`recv() from ${name} failed (errno ${code})`);
-      if (Date.now() > opts.deadline) throw new Error(`timed out reading from ${name}`);
-      await Bun.sleep(1);
-    }
-    buffer.fill(0);
-    const message = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      message.set(chunk, offset);
-      offset += chunk.length;
-      chunk.fill(0);
-    }
-    return message;
+    return await readUntilClose(
+      { read: (buffer) => Number(c.recv(fd, ptr(buffer), buffer.byteLength, MSG_DONTWAIT)), errno, codes: { EINTR, EAGAIN, ECONNRESET } },
+      name,
+      opts,
+    );
   } finally {
     c.close(fd);
   }

@@ -13,6 +13,7 @@ import {
   type Peer,
   type PeerCredentials,
 } from "./platform.ts";
+import { readUntilClose } from "./posix-read.ts";
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -191,38 +192,11 @@ async function readOnce(name: string, opts: { maxBytes: number; deadline: number
     }
     // Read with raw syscalls: Bun's socket clients can report "Failed to connect" and drop the
     // data when a server writes and closes at once (PLATFORM-NOTES, "Unix-socket clients").
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    const buffer = new Uint8Array(16 * 1024);
-    try {
-      for (;;) {
-        const n = Number(c.read(fd, ptr(buffer), buffer.byteLength));
-        if (n > 0) {
-          total += n;
-          if (total > opts.maxBytes) throw new Error(`handoff message exceeds ${opts.maxBytes} bytes`);
-          chunks.push(buffer.slice(0, n));
-          continue;
-        }
-        if (n === 0) break;
-        const code = errno();
-        if (code === EINTR) continue;
-        if (code === ECONNRESET) break;
-        if (code !== EAGAIN) throw new Error(`read() from ${name} failed (errno ${code})`);
-        if (Date.now() > opts.deadline) throw new Error(`timed out reading from ${name}`);
-        await Bun.sleep(1);
-      }
-      const message = new Uint8Array(total);
-      let offset = 0;
-      for (const chunk of chunks) {
-        message.set(chunk, offset);
-        offset += chunk.length;
-      }
-      return message;
-    } finally {
-      // Whatever path leaves, no copy of a partial or whole bundle is left behind but `message`.
-      buffer.fill(0);
-      for (const chunk of chunks) chunk.fill(0);
-    }
+    return await readUntilClose(
+      { read: (buffer) => Number(c.read(fd, ptr(buffer), buffer.byteLength)), errno, codes: { EINTR, EAGAIN, ECONNRESET } },
+      name,
+      opts,
+    );
   } finally {
     c.close(fd);
   }
