@@ -23,8 +23,9 @@ import { coldStart } from "./measure/cold-start.ts";
 import { mtlsThroughput } from "./measure/mtls-throughput.ts";
 import { idleRss } from "./measure/idle-rss.ts";
 import { binarySize } from "./measure/binary-size.ts";
+import { signedPost } from "./measure/signed-post.ts";
 
-const MEASUREMENTS: Measurement[] = [handoffLatency, coldStart, mtlsThroughput, idleRss, binarySize];
+const MEASUREMENTS: Measurement[] = [handoffLatency, coldStart, mtlsThroughput, signedPost, idleRss, binarySize];
 
 /** The whole bench stops by itself after this, whatever hangs. */
 const BENCH_DEADLINE_MS = 6 * 60_000;

@@ -48,6 +48,10 @@ export interface LoadResult {
   unexpected_status: number;
   statuses: Record<string, number>;
   first_error: string | null;
+  /** Status and start of the body of the first response with another status (any time), e.g. a problem+json. */
+  first_unexpected: string | null;
+  /** Responses with another status over the whole run (probe excluded, warm-up included). */
+  unexpected_status_total: number;
   /** TLS connections established inside the window, and how many of them resumed a session. */
   tls_connections: number;
   tls_resumed: number;
@@ -101,14 +105,16 @@ export async function runLoad(target: LoadTarget, workload: Workload, options: L
         { host: hostOf(url), port: Number(url.port), method: spec.method, path: spec.path, headers: spec.headers, agent, timeout: timeoutMs },
         (response) => {
           const chunks: Buffer[] = [];
-          if (keepBody) response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          // An unexpected status keeps its body too (a problem+json says why), at no cost to the rest.
+          const keep = keepBody || response.statusCode !== workload.expectStatus;
+          if (keep) response.on("data", (chunk: Buffer) => chunks.push(chunk));
           else response.resume();
           response.on("end", () => {
             if (!keepAlive) socket?.destroy();
             resolve({
               status: response.statusCode ?? 0,
               headers: response.headers,
-              body: keepBody ? Buffer.concat(chunks).toString("utf8") : null,
+              body: keep ? Buffer.concat(chunks).toString("utf8") : null,
             });
           });
           response.on("error", reject);
@@ -157,13 +163,19 @@ export async function runLoad(target: LoadTarget, workload: Workload, options: L
   let errors = 0;
   let unexpected = 0;
   let firstError: string | null = null;
+  let firstUnexpected: string | null = null;
+  let unexpectedTotal = 0;
 
   const worker = async () => {
     while (performance.now() < windowEnd) {
       const sentAt = performance.now();
       try {
-        const { status } = await send(await makeRequest(), false);
+        const { status, body } = await send(await makeRequest(), false);
         const doneAt = performance.now();
+        if (status !== workload.expectStatus) {
+          unexpectedTotal++;
+          firstUnexpected ??= `${status} ${(body ?? "").slice(0, 300)}`;
+        }
         if (!inWindow(doneAt)) continue;
         statuses[status] = (statuses[status] ?? 0) + 1;
         if (status === workload.expectStatus) {
@@ -196,6 +208,8 @@ export async function runLoad(target: LoadTarget, workload: Workload, options: L
     unexpected_status: unexpected,
     statuses,
     first_error: firstError,
+    first_unexpected: firstUnexpected,
+    unexpected_status_total: unexpectedTotal,
     tls_connections: tlsConnections,
     tls_resumed: tlsResumed,
     tls_connections_total: tlsConnectionsTotal,
