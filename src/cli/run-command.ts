@@ -11,6 +11,8 @@ import { PortUnavailable } from "../api/server.ts";
 import { selfCommand } from "./self-command.ts";
 import { ChildSpawnFailed } from "../child/supervisor.ts";
 import { loadCatalogue } from "./policy-source.ts";
+import { ELEVATION_PREFIX } from "../commands/executor.ts";
+import { existsSync } from "node:fs";
 
 const RUN_FLAGS = {
   port: { type: "string" },
@@ -60,6 +62,10 @@ export async function runCommand(argv: string[]): Promise<number> {
   }
   // Configuration errors first, before any key exists (exit 78, every violation named).
   const catalogue = loadCatalogue("run", flags.policy);
+  if (flags["elevate-with"] !== "none") {
+    const tool = ELEVATION_PREFIX[flags["elevate-with"]][0]!;
+    if (!existsSync(tool)) throw new CliError(EXIT.CONFIG, `run: --elevate-with ${flags["elevate-with"]}: ${tool} is not installed`);
+  }
   const platform = currentPlatform();
   // SPEC §7: before any key exists, make this process undumpable and keep files private.
   process.umask(0o077);

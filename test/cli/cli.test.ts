@@ -85,6 +85,12 @@ describe("icecore CLI", () => {
     expectOneLineError(withoutJsonEvents(r.stderr), /^icecore: run: cannot start the child "\/nonexistent\/child"/);
   });
 
+  test.skipIf(Bun.which("pkexec") !== null)("--elevate-with pkexec where pkexec is not installed: 78", () => {
+    const r = icecore("run", ...allowRoot, ...audit, "--elevate-with", "pkexec");
+    expect(r.code).toBe(78);
+    expectOneLineError(r.stderr, /^icecore: run: --elevate-with pkexec: \/usr\/bin\/pkexec is not installed$/);
+  });
+
   test("connect with a name that is not an icecore endpoint: 69", () => {
     const r = icecore("connect", "--pipe-name", "/etc/passwd");
     expect(r.code).toBe(69);
