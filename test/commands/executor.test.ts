@@ -105,11 +105,11 @@ describe("output cap", () => {
     // Nothing past the cap is kept: the heap retains about the 1 MiB result, whatever the volume.
     expect(m50.heapRetainedMb).toBeLessThan(6);
     expect(m200.heapRetainedMb).toBeLessThan(6);
-    // RSS rises transiently by allocator/GC slack of the discarded chunks (measured 15-25 MB on
-    // Bun 1.4.5, flat from 50 MB to 500 MB, up to 40 MB with the full suite on 2 cores);
-    // keeping the output would cost at least its size, so the bound sits just under 50 MB.
-    expect(m50.peakGrowthMb).toBeLessThan(48);
-    expect(m200.peakGrowthMb).toBeLessThan(48);
+    // RSS rises transiently by allocator/GC slack of the discarded chunks (15-50 MB in this
+    // shared test process, whatever else it is collecting). What buffering would show is growth
+    // with the output: 200 MB kept would cost at least 200 MB, and 150 MB more than the 50 MB run.
+    expect(m200.peakGrowthMb).toBeLessThan(100);
+    expect(m200.peakGrowthMb - m50.peakGrowthMb).toBeLessThan(50);
   }, 15_000);
 
   test("output exactly at the cap is not truncated", async () => {
