@@ -68,12 +68,13 @@ function notSigned(): ProblemError {
 export function commandRoutes(opts: CommandRoutesOptions): Hono<ApiEnv> {
   const { catalogue, elevateWith, audit, jobs, limiter, logger } = opts;
   const app = new Hono<ApiEnv>();
-  // Computed once: the catalogue is immutable after load.
-  const listing = JSON.stringify(describeCommands(catalogue));
+  // Computed once, on first use: the catalogue is immutable after load, and JSON Schema
+  // generation stays off the start-up path to the handoff.
+  let listing: string | null = null;
 
   app.onError((err, c) => (err instanceof ProblemError ? problemResponse(c, err) : problemResponse(c, problems.internal())));
 
-  app.get("/v1/commands", (c) => c.body(listing, 200, { "Content-Type": "application/json" }));
+  app.get("/v1/commands", (c) => c.body((listing ??= JSON.stringify(describeCommands(catalogue))), 200, { "Content-Type": "application/json" }));
 
   app.post("/v1/commands/:name", async (c) => {
     const started = performance.now();
