@@ -5,10 +5,10 @@
  * WebCrypto's ECDSA (WebCrypto §23.1 "ECDSA", sign/verify) already produces and consumes exactly
  * that IEEE P1363 r||s form, so no re-encoding is needed — and none is done by hand.
  */
+import { ECDSA_SHA256 } from "../pki/algorithms.ts";
+
 export const ALGORITHM = "ecdsa-p256-sha256";
 export const SIGNATURE_BYTES = 64;
-
-const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" } as const;
 
 /** RFC 9421 §3.1 HTTP_SIGN: the signature base is signed as its US-ASCII bytes. */
 export async function signBase(privateKey: CryptoKey, base: string): Promise<Uint8Array> {
