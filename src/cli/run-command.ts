@@ -70,7 +70,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   // SPEC §7: before any key exists, make this process undumpable and keep files private.
   process.umask(0o077);
   try {
-    platform.hardenProcess();
+    platform.hardening.harden();
   } catch (error) {
     throw new CliError(EXIT.SOFTWARE, `run: could not harden the process: ${(error as Error).message}`);
   }

@@ -1,25 +1,26 @@
 /**
- * The one-time handoff endpoint (SPEC §4): the generic half. It binds the platform's local
- * socket, names every peer through the kernel before writing a byte, serves exactly one
- * verified peer, and closes the listener in the same tick as the write.
+ * The one-time handoff endpoint (SPEC §4): the generic half. The platform binds the local
+ * endpoint and names every peer through the kernel; this decides who gets the bundle:
+ *
+ *   1. another user: refused on the kernel's credentials alone, before any /proc work, so a
+ *      flood from another account costs a getsockopt and a close per connection (SPEC §4.3);
+ *   2. icecore's user: pinned (pidfd or start time), then it must be the child or a descendant;
+ *   3. the first peer that passes consumes the endpoint and the listener is closed at once,
+ *      BEFORE a byte is written (SPEC §4.4): a second connect is refused by the kernel;
+ *   4. right before writing, the pinned peer must still be the same live process.
  */
-import type { Socket, SocketListener } from "bun";
-import type { HandoffPlatform, Peer, PeerCredentials } from "../platform/platform.ts";
+import type { Peer, PendingConnection, Platform, UserId } from "../platform/platform.ts";
+import { RejectionCoalescer, type PeerRejection } from "./rejections.ts";
 
-export interface PeerRejection {
-  pid: number | null;
-  uid: number | null;
-  exe: string | null;
-  reason: string;
-}
+export type { PeerRejection } from "./rejections.ts";
 
 export interface Delivery {
-  peer: PeerCredentials;
+  peer: { pid: number; uid: UserId };
   bytes: number;
-  /** performance.now() when the listener was bound, when the bundle was written, when the listener closed. */
+  /** performance.now() when the listener was bound, when it closed (a peer was accepted), when the bundle was written. */
   openedAt: number;
-  writtenAt: number;
   closedAt: number;
+  writtenAt: number;
 }
 
 export interface OneTimeEndpoint {
@@ -34,11 +35,13 @@ export interface OneTimeEndpoint {
 }
 
 export interface EndpointOptions {
-  platform: HandoffPlatform;
-  /** The bundle, produced on demand; the endpoint zeroes it after writing. */
-  payload: () => Promise<Uint8Array>;
+  platform: Platform;
+  /** The bundle, ideally built before the endpoint opened; the endpoint zeroes it once written. */
+  payload: () => Uint8Array | Promise<Uint8Array>;
+  /** Rejected peers, coalesced per user and reason (rejections.ts). */
   onRejected?: (rejection: PeerRejection) => void;
-  uid?: number;
+  /** A reason not to deliver right now (e.g. icecore is being traced), checked before writing. */
+  preflight?: () => string | null;
 }
 
 export class EndpointDestroyed extends Error {
@@ -48,19 +51,13 @@ export class EndpointDestroyed extends Error {
   }
 }
 
-interface Connection {
-  pending: Uint8Array | null;
-}
-
 export function openEndpoint(options: EndpointOptions): OneTimeEndpoint {
   const { platform } = options;
-  if (!platform.canIdentifyPeers) throw new Error(`handoff is not supported on ${platform.os}: the peer cannot be identified`);
-  const myUid = options.uid ?? process.getuid!();
-  const address = platform.allocateEndpoint();
+  const myUid = platform.currentUid();
+  const rejections = new RejectionCoalescer((rejection) => options.onRejected?.(rejection));
   let childPid: number | null = null;
   let consumed = false;
   let open = true;
-  let listener: SocketListener<Connection> | null = null;
   let resolveDelivered!: (d: Delivery) => void;
   let rejectDelivered!: (e: Error) => void;
   const delivered = new Promise<Delivery>((resolve, reject) => {
@@ -70,128 +67,105 @@ export function openEndpoint(options: EndpointOptions): OneTimeEndpoint {
   // Nobody may be left with an unhandled rejection when the endpoint is destroyed unobserved.
   delivered.catch(() => {});
 
-  const closeListener = () => {
+  const close = () => {
     if (!open) return;
     open = false;
-    listener?.stop(false);
-    address.dispose();
+    listener.close();
+    rejections.flush();
   };
 
-  const reject = (socket: Socket<Connection>, rejection: PeerRejection, peer?: Peer) => {
-    peer?.release();
-    socket.terminate();
-    options.onRejected?.(rejection);
+  const fail = (reason: string) => {
+    close();
+    rejectDelivered(new EndpointDestroyed(reason));
   };
 
-  const serve = async (socket: Socket<Connection>, peer: Peer) => {
+  const serve = async (connection: PendingConnection, peer: Peer, closedAt: number) => {
     let bytes: Uint8Array;
     try {
       bytes = await options.payload();
     } catch (error) {
       peer.release();
-      socket.terminate();
-      closeListener();
-      rejectDelivered(new EndpointDestroyed(`could not build the bundle: ${(error as Error).message}`));
+      connection.refuse();
+      fail(`could not build the bundle: ${(error as Error).message}`);
       return;
     }
+    const refusal = options.preflight?.() ?? null;
     // SPIRE-style: the pid checked above must still be the same live process right before writing.
-    if (!peer.stillSame()) {
+    const gone = peer.stillSame() ? null : "the verified child went away before the bundle was written";
+    peer.release();
+    if (refusal !== null || gone !== null) {
       bytes.fill(0);
-      reject(socket, { ...describe(peer), reason: "peer exited or was replaced before delivery" }, peer);
-      closeListener();
-      rejectDelivered(new EndpointDestroyed("the verified child went away before the bundle was written"));
+      connection.refuse();
+      if (gone !== null) rejections.add({ pid: peer.creds.pid, uid: peer.creds.uid, exe: peer.exe, reason: "peer exited or was replaced before delivery" });
+      fail(refusal ?? gone!);
       return;
     }
-    peer.release();
-    const written = socket.write(bytes);
-    const writtenAt = performance.now();
-    if (written < bytes.length) socket.data.pending = bytes.slice(Math.max(written, 0));
-    else socket.end();
-    closeListener();
-    const closedAt = performance.now();
-    bytes.fill(0);
-    resolveDelivered({ peer: peer.creds, bytes: bytes.length, openedAt, writtenAt, closedAt });
+    const length = bytes.length;
+    try {
+      await connection.deliver(bytes);
+    } catch (error) {
+      fail((error as Error).message);
+      return;
+    } finally {
+      bytes.fill(0);
+    }
+    resolveDelivered({ peer: peer.creds, bytes: length, openedAt, closedAt, writtenAt: performance.now() });
   };
 
-  listener = Bun.listen<Connection>({
-    unix: address.listenPath,
-    socket: {
-      open(socket) {
-        socket.data = { pending: null };
-        if (consumed || !open) {
-          socket.terminate();
-          return;
-        }
-        let peer: Peer;
-        try {
-          peer = platform.identifyPeer(socketFd(socket));
-        } catch (error) {
-          reject(socket, { pid: null, uid: null, exe: null, reason: `peer could not be identified: ${(error as Error).message}` });
-          return;
-        }
-        const { uid } = peer.creds;
-        let reason: string | null = null;
-        if (uid !== myUid) reason = `uid ${uid} is not icecore's uid ${myUid}`;
-        else if (childPid === null) reason = "no child has been spawned yet";
-        else if (!peer.isSelfOrDescendantOf(childPid)) reason = `pid ${peer.creds.pid} is not the child (${childPid}) or its descendant`;
-        if (reason !== null) {
-          reject(socket, { ...describe(peer), reason }, peer);
-          return;
-        }
-        // SPEC §4.4: consumed before the first byte, so two racing peers can never both be served.
-        consumed = true;
-        void serve(socket, peer);
-      },
-      drain(socket) {
-        const pending = socket.data.pending;
-        if (pending === null) return;
-        const written = socket.write(pending);
-        if (written < pending.length) {
-          socket.data.pending = pending.slice(Math.max(written, 0));
-        } else {
-          socket.data.pending = null;
-          socket.end();
-        }
-        pending.fill(0);
-      },
-      data() {
-        // The protocol is one-way; whatever a peer sends is ignored.
-      },
-    },
+  const onConnection = (connection: PendingConnection) => {
+    if (consumed || !open) {
+      connection.refuse();
+      return;
+    }
+    const { pid, uid } = connection.creds;
+    if (uid !== myUid) {
+      connection.refuse();
+      rejections.add({ pid, uid, exe: null, reason: `uid ${uid} is not icecore's uid ${myUid}` });
+      return;
+    }
+    if (childPid === null) {
+      connection.refuse();
+      rejections.add({ pid, uid, exe: null, reason: "no child has been spawned yet" });
+      return;
+    }
+    let peer: Peer;
+    try {
+      peer = connection.pin();
+    } catch (error) {
+      connection.refuse();
+      rejections.add({ pid, uid, exe: null, reason: `peer could not be identified: ${(error as Error).message}` });
+      return;
+    }
+    if (!peer.isSelfOrDescendantOf(childPid)) {
+      peer.release();
+      connection.refuse();
+      rejections.add({ pid, uid, exe: peer.exe, reason: `pid ${pid} is not the child (${childPid}) or its descendant` });
+      return;
+    }
+    // SPEC §4.4: consumed, and the listener closed, before the first byte is written.
+    consumed = true;
+    close();
+    void serve(connection, peer, performance.now());
+  };
+
+  const listener = platform.endpoints.listen({
+    onConnection,
+    onUnidentified: (reason) => rejections.add({ pid: null, uid: null, exe: null, reason: `peer could not be identified: ${reason}` }),
   });
   const openedAt = performance.now();
-  try {
-    address.afterBind();
-  } catch (error) {
-    closeListener();
-    throw error;
-  }
 
   return {
-    name: address.name,
+    name: listener.name,
     delivered,
     expectChild(pid) {
       childPid = pid;
     },
     destroy(reason) {
-      if (!consumed) consumed = true;
-      const wasOpen = open;
-      closeListener();
-      if (wasOpen) rejectDelivered(new EndpointDestroyed(reason));
+      consumed = true;
+      if (open) fail(reason);
     },
     get isOpen() {
       return open;
     },
   };
-}
-
-/** Bun exposes the accepted descriptor at runtime (PLATFORM-NOTES) but not in its types. */
-function socketFd(socket: Socket<Connection>): number {
-  const fd = (socket as unknown as { fd?: number }).fd;
-  if (typeof fd !== "number" || fd < 0) throw new Error("the runtime did not expose the socket's descriptor");
-  return fd;
-}
-
-function describe(peer: Peer): Omit<PeerRejection, "reason"> {
-  return { pid: peer.creds.pid, uid: peer.creds.uid, exe: peer.exe };
 }

@@ -12,15 +12,17 @@ import { dlopen, FFIType, ptr, read as readPointer, type Pointer } from "bun:ffi
 import { chmodSync, lstatSync, mkdtempSync, rmSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import {
+  EndpointBusy,
   EndpointNotReady,
   PeerUnidentifiable,
+  ServerNotTrusted,
   endpointToken,
-  type EndpointAddress,
-  type HandoffPlatform,
+  type Platform,
   type Peer,
   type PeerCredentials,
 } from "./platform.ts";
 import { readUntilClose } from "./posix-read.ts";
+import { listenUnix, type UnixAddress } from "./posix-listener.ts";
 
 // <sys/un.h>, <sys/socket.h>, <sys/filio.h>, <sys/errno.h>, <sys/resource.h>, <sys/ptrace.h>.
 const SOL_LOCAL = 0;
@@ -167,6 +169,18 @@ function procPidPath(pid: number): string | null {
   return new TextDecoder().decode(buffer.subarray(0, n));
 }
 
+/** Walks the parent chain from `pid` with proc_pidinfo: is `ancestorPid` on it (or `pid` itself)? */
+function isSelfOrDescendant(pid: number, ancestorPid: number): boolean {
+  for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
+    if (pid === ancestorPid) return true;
+    if (pid <= 1) return false;
+    const info = procBsdInfo(pid);
+    if (info === null) return false;
+    pid = info.ppid;
+  }
+  return false;
+}
+
 function startKey(info: ProcBsdInfo): string {
   return `${info.startSec}.${info.startUsec}`;
 }
@@ -184,7 +198,7 @@ function peerCredentials(fd: number): PeerCredentials {
   }
   const peerPid = pid[0]!;
   if (peerPid <= 0) throw new PeerUnidentifiable("the kernel reported no peer pid");
-  return { pid: peerPid, uid: ids[0]!, gid: ids[1]! };
+  return { pid: peerPid, uid: ids[0]! };
 }
 
 /** No pidfd on macOS: the pid is pinned by its start time (SPEC §4.3, SPIRE's approach). */
@@ -201,15 +215,7 @@ class DarwinPeer implements Peer {
   }
 
   isSelfOrDescendantOf(ancestorPid: number): boolean {
-    let pid = this.creds.pid;
-    for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
-      if (pid === ancestorPid) return true;
-      if (pid <= 1) return false;
-      const info = procBsdInfo(pid);
-      if (info === null) return false;
-      pid = info.ppid;
-    }
-    return false;
+    return isSelfOrDescendant(this.creds.pid, ancestorPid);
   }
 
   stillSame(): boolean {
@@ -224,9 +230,9 @@ class DarwinPeer implements Peer {
  * Creates `<base>/icXXXXXX/icecore-<32 hex>.sock` under the first base where the whole path fits
  * in sun_path. The short directory prefix keeps the usual 49-byte macOS $TMPDIR
  * (/var/folders/xx/<30 chars>/T/) within 103 bytes: 48 + 1 + 8 + 1 + 45 = 103.
- * Exported for tests; production code goes through darwinPlatform.allocateEndpoint().
+ * Exported for tests; production code goes through darwinPlatform.endpoints.listen().
  */
-export function allocateSocketEndpoint(bases: readonly string[]): EndpointAddress {
+export function allocateSocketEndpoint(bases: readonly string[]): UnixAddress {
   const socketFile = `icecore-${endpointToken()}.sock`;
   for (const base of bases) {
     if (!isAbsolute(base)) continue;
@@ -251,7 +257,7 @@ export function allocateSocketEndpoint(bases: readonly string[]): EndpointAddres
           rmSync(dir, { recursive: true, force: true });
           disposed = true;
         } catch {
-          // Never throws (EndpointAddress contract); a later call retries.
+          // Never throws (UnixAddress contract); a later call retries.
         }
       },
     };
@@ -275,7 +281,17 @@ export function restrictSocketFile(path: string): void {
   chmodSync(path, 0o600);
 }
 
-async function readOnce(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
+/** SPEC §4 mutual check, client side: the server runs as this user and is an ancestor of this process. */
+function checkServer(fd: number, name: string): void {
+  const server = peerCredentials(fd);
+  const me = process.getuid!();
+  if (server.uid !== me) throw new ServerNotTrusted(`the server of ${name} runs as uid ${server.uid}, not as this user (${me})`);
+  if (!isSelfOrDescendant(process.pid, server.pid)) {
+    throw new ServerNotTrusted(`the server of ${name} (pid ${server.pid}) is not an ancestor of this process`);
+  }
+}
+
+async function receive(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
   const { address, length } = bsdUnixAddress(name);
   const c = libSystem();
   const fd = c.socket(AF_UNIX, SOCK_STREAM, 0);
@@ -286,11 +302,11 @@ async function readOnce(name: string, opts: { maxBytes: number; deadline: number
     // refuses it (no listener, full backlog); it never waits (uipc_usrreq.c, unp_connect).
     if (c.connect(fd, ptr(address), length) !== 0) {
       const code = errno();
-      if (code === ECONNREFUSED || code === ENOENT || code === EAGAIN) {
-        throw new EndpointNotReady(`nobody is listening on ${name} yet`);
-      }
+      if (code === EAGAIN) throw new EndpointBusy(`the endpoint ${name} is busy`);
+      if (code === ECONNREFUSED || code === ENOENT) throw new EndpointNotReady(`nobody is listening on ${name} yet`);
       throw new Error(`connect() to ${name} failed (errno ${code})`);
     }
+    checkServer(fd, name);
     // Raw recv instead of Bun's socket clients, which can drop data when a server writes and
     // closes at once (PLATFORM-NOTES, "Unix-socket clients"). MSG_DONTWAIT keeps the event loop free.
     return await readUntilClose(
@@ -303,24 +319,34 @@ async function readOnce(name: string, opts: { maxBytes: number; deadline: number
   }
 }
 
-export const darwinPlatform: HandoffPlatform = {
+export const darwinPlatform: Platform = {
   os: "darwin",
   canIdentifyPeers: true,
-  allocateEndpoint: () => allocateSocketEndpoint(endpointBases()),
-  isEndpointName: (name) =>
-    isAbsolute(name) && !name.includes("\0") && SOCKET_FILE_PATTERN.test(name) && byteLength(name) <= MAX_PATH_BYTES,
-  identifyPeer: (fd) => new DarwinPeer(peerCredentials(fd)),
-  readOnce,
-  /**
-   * SPEC §7 on macOS. RLIMIT_CORE 0: no core file holds keys. PT_DENY_ATTACH: the kernel refuses
-   * later ptrace attaches (lldb, dtrace -p) from same-user processes, the closest analogue of
-   * PR_SET_DUMPABLE 0. It does not stop root, nor task_for_pid by a process entitled to it, and
-   * icecore started under a debugger is killed by the kernel at this call.
-   */
-  hardenProcess() {
-    const c = libSystem();
-    const noCore = new BigUint64Array([0n, 0n]);
-    if (c.setrlimit(RLIMIT_CORE, ptr(noCore)) !== 0) throw new Error(`setrlimit(RLIMIT_CORE) failed (errno ${errno()})`);
-    if (c.ptrace(PT_DENY_ATTACH, 0, null, 0) !== 0) throw new Error(`ptrace(PT_DENY_ATTACH) failed (errno ${errno()})`);
+  currentUid: () => process.getuid!(),
+  endpoints: {
+    listen: (options) =>
+      listenUnix(allocateSocketEndpoint(endpointBases()), { credentials: peerCredentials, pin: (_fd, creds) => new DarwinPeer(creds) }, options),
+    isEndpointName: (name) =>
+      isAbsolute(name) && !name.includes("\0") && SOCKET_FILE_PATTERN.test(name) && byteLength(name) <= MAX_PATH_BYTES,
+    receive,
+  },
+  hardening: {
+    /**
+     * SPEC §7 on macOS. RLIMIT_CORE 0: no core file holds keys. PT_DENY_ATTACH: the kernel refuses
+     * later ptrace attaches (lldb, dtrace -p) from same-user processes, the closest analogue of
+     * PR_SET_DUMPABLE 0. It does not stop root, nor task_for_pid by a process entitled to it, and
+     * icecore started under a debugger is killed by the kernel at this call.
+     */
+    harden() {
+      const c = libSystem();
+      const noCore = new BigUint64Array([0n, 0n]);
+      if (c.setrlimit(RLIMIT_CORE, ptr(noCore)) !== 0) throw new Error(`setrlimit(RLIMIT_CORE) failed (errno ${errno()})`);
+      if (c.ptrace(PT_DENY_ATTACH, 0, null, 0) !== 0) throw new Error(`ptrace(PT_DENY_ATTACH) failed (errno ${errno()})`);
+    },
+    // A process started under a debugger is killed by PT_DENY_ATTACH itself; none can attach after.
+    tracerPid: () => null,
+    attachBeforeHardenRisk: () => null,
+    // macOS has no PR_SET_PDEATHSIG; children are ended on every orderly exit path only.
+    orphanGuard: () => [],
   },
 };

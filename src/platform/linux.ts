@@ -3,17 +3,19 @@
  * (Linux ≥ 6.5) or by /proc start time, ancestry from /proc/<pid>/stat. SPEC §4.1, §4.3, §7.
  */
 import { dlopen, FFIType, ptr, read as readPointer, type Pointer } from "bun:ffi";
-import { readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import {
+  EndpointBusy,
   EndpointNotReady,
   PeerUnidentifiable,
+  ServerNotTrusted,
   endpointToken,
-  type EndpointAddress,
-  type HandoffPlatform,
+  type Platform,
   type Peer,
   type PeerCredentials,
 } from "./platform.ts";
 import { readUntilClose } from "./posix-read.ts";
+import { listenUnix } from "./posix-listener.ts";
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -60,6 +62,18 @@ function errno(): number {
 const NAME_PREFIX = "@icecore-";
 const NAME_PATTERN = /^@icecore-[0-9a-f]{32}$/;
 
+/** Walks the parent chain from `pid` through /proc: is `ancestorPid` on it (or `pid` itself)? */
+function isSelfOrDescendant(pid: number, ancestorPid: number): boolean {
+  for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
+    if (pid === ancestorPid) return true;
+    if (pid <= 1) return false;
+    const stat = readProcStat(pid);
+    if (stat === null) return false;
+    pid = stat.ppid;
+  }
+  return false;
+}
+
 interface ProcStat {
   ppid: number;
   state: string;
@@ -98,9 +112,9 @@ function peerCredentials(fd: number): PeerCredentials {
   if (libc().getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ptr(ucred), ptr(length)) !== 0) {
     throw new PeerUnidentifiable(`SO_PEERCRED failed (errno ${errno()})`);
   }
-  const [pid, uid, gid] = ucred as unknown as [number, number, number];
+  const [pid, uid] = ucred as unknown as [number, number, number];
   if (pid <= 0) throw new PeerUnidentifiable("the kernel reported no peer pid");
-  return { pid, uid, gid };
+  return { pid, uid };
 }
 
 /** A pidfd for the connecting process (Linux ≥ 6.5), or null where the kernel lacks SO_PEERPIDFD. */
@@ -143,15 +157,7 @@ class LinuxPeer implements Peer {
   }
 
   isSelfOrDescendantOf(ancestorPid: number): boolean {
-    let pid = this.creds.pid;
-    for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
-      if (pid === ancestorPid) return true;
-      if (pid <= 1) return false;
-      const stat = readProcStat(pid);
-      if (stat === null) return false;
-      pid = stat.ppid;
-    }
-    return false;
+    return isSelfOrDescendant(this.creds.pid, ancestorPid);
   }
 
   stillSame(): boolean {
@@ -177,7 +183,22 @@ function abstractAddress(name: string): { address: Uint8Array; length: number } 
   return { address, length: address.length };
 }
 
-async function readOnce(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
+/**
+ * SPEC §4 mutual check, client side. For a connected Unix socket SO_PEERCRED names the process
+ * that called listen(): it must run as this user and be an ancestor of this process. A pid in
+ * our own parent chain cannot be a recycled one: a process cannot become an ancestor later.
+ * (This process itself passes: a test may read its own endpoint.)
+ */
+function checkServer(fd: number, name: string): void {
+  const server = peerCredentials(fd);
+  const me = process.getuid!();
+  if (server.uid !== me) throw new ServerNotTrusted(`the server of ${name} runs as uid ${server.uid}, not as this user (${me})`);
+  if (!isSelfOrDescendant(process.pid, server.pid)) {
+    throw new ServerNotTrusted(`the server of ${name} (pid ${server.pid}) is not an ancestor of this process`);
+  }
+}
+
+async function receive(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
   const c = libc();
   const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new Error(`socket() failed (errno ${errno()})`);
@@ -185,11 +206,12 @@ async function readOnce(name: string, opts: { maxBytes: number; deadline: number
     const { address, length } = abstractAddress(name);
     if (c.connect(fd, ptr(address), length) !== 0) {
       const code = errno();
-      if (code === ECONNREFUSED || code === ENOENT || code === EAGAIN) {
-        throw new EndpointNotReady(`nobody is listening on ${name} yet`);
-      }
+      // A full accept queue (someone floods the name) is EAGAIN on a non-blocking connect.
+      if (code === EAGAIN) throw new EndpointBusy(`the endpoint ${name} is busy`);
+      if (code === ECONNREFUSED || code === ENOENT) throw new EndpointNotReady(`nobody is listening on ${name} yet`);
       throw new Error(`connect() to ${name} failed (errno ${code})`);
     }
+    checkServer(fd, name);
     // Read with raw syscalls: Bun's socket clients can report "Failed to connect" and drop the
     // data when a server writes and closes at once (PLATFORM-NOTES, "Unix-socket clients").
     return await readUntilClose(
@@ -202,24 +224,54 @@ async function readOnce(name: string, opts: { maxBytes: number; deadline: number
   }
 }
 
-export const linuxPlatform: HandoffPlatform = {
+function readProcStatus(field: string): string | null {
+  try {
+    const match = new RegExp(`^${field}:\\s*(.*)$`, "m").exec(readFileSync("/proc/self/status", "latin1"));
+    return match ? match[1]!.trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+const PTRACE_SCOPE = "/proc/sys/kernel/yama/ptrace_scope";
+const SETPRIV = "/usr/bin/setpriv";
+
+export const linuxPlatform: Platform = {
   os: "linux",
   canIdentifyPeers: true,
-  allocateEndpoint(): EndpointAddress {
-    const name = `${NAME_PREFIX}${endpointToken()}`;
-    // Abstract namespace: no file exists, so there is nothing to clean up on any exit path.
-    return { name, listenPath: `\0${name.slice(1)}`, afterBind() {}, dispose() {} };
+  currentUid: () => process.getuid!(),
+  endpoints: {
+    listen(options) {
+      const name = `${NAME_PREFIX}${endpointToken()}`;
+      // Abstract namespace: no file exists, so there is nothing to clean up on any exit path.
+      const address = { name, listenPath: `\0${name.slice(1)}`, afterBind() {}, dispose() {} };
+      return listenUnix(address, { credentials: peerCredentials, pin: (fd, creds) => new LinuxPeer(creds, peerPidfd(fd)) }, options);
+    },
+    isEndpointName: (name) => NAME_PATTERN.test(name),
+    receive,
   },
-  isEndpointName: (name) => NAME_PATTERN.test(name),
-  identifyPeer(fd) {
-    const creds = peerCredentials(fd);
-    return new LinuxPeer(creds, peerPidfd(fd));
-  },
-  readOnce,
-  hardenProcess() {
-    const c = libc();
-    if (c.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) throw new Error(`prctl(PR_SET_DUMPABLE) failed (errno ${errno()})`);
-    const noCore = new BigUint64Array([0n, 0n]);
-    if (c.setrlimit(RLIMIT_CORE, ptr(noCore)) !== 0) throw new Error(`setrlimit(RLIMIT_CORE) failed (errno ${errno()})`);
+  hardening: {
+    harden() {
+      const c = libc();
+      if (c.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) !== 0) throw new Error(`prctl(PR_SET_DUMPABLE) failed (errno ${errno()})`);
+      const noCore = new BigUint64Array([0n, 0n]);
+      if (c.setrlimit(RLIMIT_CORE, ptr(noCore)) !== 0) throw new Error(`setrlimit(RLIMIT_CORE) failed (errno ${errno()})`);
+    },
+    tracerPid() {
+      const value = Number(readProcStatus("TracerPid"));
+      return Number.isInteger(value) && value > 0 ? value : null;
+    },
+    attachBeforeHardenRisk() {
+      let scope: string;
+      try {
+        scope = readFileSync(PTRACE_SCOPE, "latin1").trim();
+      } catch {
+        return "this kernel has no Yama LSM, so a process of the same user can attach with ptrace before icecore makes itself undumpable";
+      }
+      return scope === "0" ? "kernel.yama.ptrace_scope is 0, so a process of the same user can attach with ptrace before icecore makes itself undumpable" : null;
+    },
+    // setpriv (util-linux) sets PR_SET_PDEATHSIG, then execs the command: same pid, so the
+    // handoff's ancestry check is unchanged, and SIGKILL reaches the child if icecore dies.
+    orphanGuard: () => (existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--"] : []),
   },
 };

@@ -16,7 +16,7 @@ import { openApiRoutes } from "../api/routes/openapi.ts";
 import { commandRoutes, createConcurrencyLimiter, JobManager } from "../commands/index.ts";
 import type { Catalogue } from "../commands/types.ts";
 import type { ElevateWith } from "../commands/types.ts";
-import type { HandoffPlatform } from "../platform/platform.ts";
+import type { Platform } from "../platform/platform.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 
@@ -27,7 +27,7 @@ export interface CoreOptions {
   onChildExit: "exit" | "restart";
   /** The child's command; `--pipe-name <name>` is appended. */
   child: string[];
-  platform: HandoffPlatform;
+  platform: Platform;
   /** The allow-listed commands (SPEC §6), already loaded and checked. */
   catalogue: Catalogue;
   elevateWith: ElevateWith;
@@ -115,8 +115,9 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
         return bytes;
       },
       onRejected: (rejection) => {
-        audit.record({ event: "handoff_peer_rejected", pid: rejection.pid, uid: rejection.uid, exe: rejection.exe, reason: rejection.reason });
-        logger.event("handoff_peer_rejected", { pid: rejection.pid, uid: rejection.uid, exe: rejection.exe, reason: rejection.reason });
+        const fields = { pid: rejection.pid, uid: rejection.uid, exe: rejection.exe, reason: rejection.reason, count: rejection.count };
+        audit.record({ event: "handoff_peer_rejected", ...fields });
+        logger.event("handoff_peer_rejected", fields);
       },
       });
     } catch (error) {
@@ -152,7 +153,7 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
       const { openedAt, writtenAt, closedAt } = outcome.delivered;
       logger.event("handoff_closed", {
         lifetime_ms: Number((closedAt - openedAt).toFixed(3)),
-        closed_after_write_ms: Number((closedAt - writtenAt).toFixed(3)),
+        closed_before_write_ms: Number((writtenAt - closedAt).toFixed(3)),
       });
       return { ok: true };
     }

@@ -14,7 +14,8 @@ import {
   parseProcBsdInfo,
   restrictSocketFile,
 } from "../../src/platform/darwin.ts";
-import { EndpointNotReady, type EndpointAddress } from "../../src/platform/platform.ts";
+import { EndpointNotReady, type PendingConnection, type Peer } from "../../src/platform/platform.ts";
+import type { UnixAddress } from "../../src/platform/posix-listener.ts";
 
 const isDarwin = process.platform === "darwin";
 const MACOS_ONLY = "needs macOS: it calls libSystem.B.dylib through bun:ffi";
@@ -25,7 +26,7 @@ const SOCKET_FILE = /^icecore-[0-9a-f]{32}\.sock$/;
 describe("allocateEndpoint (SPEC §4.1)", () => {
   let scratch: string;
   let savedTmpdir: string | undefined;
-  const endpoints: EndpointAddress[] = [];
+  const endpoints: UnixAddress[] = [];
 
   beforeEach(() => {
     scratch = mkdtempSync(join(tmpdir(), "darwin-test-"));
@@ -38,8 +39,8 @@ describe("allocateEndpoint (SPEC §4.1)", () => {
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  function allocate(): EndpointAddress {
-    const endpoint = darwinPlatform.allocateEndpoint();
+  function allocate(): UnixAddress {
+    const endpoint = allocateSocketEndpoint([process.env.TMPDIR ?? "/tmp", "/tmp"]);
     endpoints.push(endpoint);
     return endpoint;
   }
@@ -47,7 +48,7 @@ describe("allocateEndpoint (SPEC §4.1)", () => {
   test("makes a fresh 0700 directory under $TMPDIR holding nothing yet, whatever the umask", () => {
     process.env.TMPDIR = scratch;
     const oldUmask = process.umask(0);
-    let endpoint: EndpointAddress;
+    let endpoint: UnixAddress;
     try {
       endpoint = allocate();
     } finally {
@@ -67,7 +68,7 @@ describe("allocateEndpoint (SPEC §4.1)", () => {
     expect(endpoint.listenPath).toBe(endpoint.name);
     expect(endpoint.name.split("/").at(-1)).toMatch(SOCKET_FILE);
     expect(Buffer.byteLength(endpoint.name)).toBeLessThanOrEqual(103);
-    expect(darwinPlatform.isEndpointName(endpoint.name)).toBe(true);
+    expect(darwinPlatform.endpoints.isEndpointName(endpoint.name)).toBe(true);
   });
 
   test("every allocation gets its own directory and token", () => {
@@ -159,7 +160,7 @@ describe("isEndpointName", () => {
     `/tmp/icAbC123/icecore-${token}.sock`,
     `/var/folders/zz/zyxvpxvq6csfxvn_n0000000000000/T/icAbC123/icecore-${token}.sock`,
   ])("accepts %s", (name) => {
-    expect(darwinPlatform.isEndpointName(name)).toBe(true);
+    expect(darwinPlatform.endpoints.isEndpointName(name)).toBe(true);
   });
 
   test.each([
@@ -177,17 +178,17 @@ describe("isEndpointName", () => {
     ["104 bytes", `/${"d".repeat(104 - 47)}/icecore-${token}.sock`],
     ["empty", ""],
   ])("refuses %s", (_label, name) => {
-    expect(darwinPlatform.isEndpointName(name)).toBe(false);
+    expect(darwinPlatform.endpoints.isEndpointName(name)).toBe(false);
   });
 
   test("the 103-byte boundary counts bytes, not characters", () => {
     const fits = `/${"d".repeat(103 - 47)}/icecore-${token}.sock`;
     expect(fits.length).toBe(103);
-    expect(darwinPlatform.isEndpointName(fits)).toBe(true);
+    expect(darwinPlatform.endpoints.isEndpointName(fits)).toBe(true);
     const multibyte = `/${"é".repeat(28)}/icecore-${token}.sock`; // 56 bytes of directory name
     expect(Buffer.byteLength(multibyte)).toBe(103);
-    expect(darwinPlatform.isEndpointName(multibyte)).toBe(true);
-    expect(darwinPlatform.isEndpointName(`/x${multibyte}`)).toBe(false);
+    expect(darwinPlatform.endpoints.isEndpointName(multibyte)).toBe(true);
+    expect(darwinPlatform.endpoints.isEndpointName(`/x${multibyte}`)).toBe(false);
   });
 });
 
@@ -307,74 +308,62 @@ describe("parseProcBsdInfo", () => {
 
 describe("macOS kernel calls", () => {
   const encoder = new TextEncoder();
-  // Bun exposes the accepted descriptor at runtime (PLATFORM-NOTES) but not in its types.
-  const socketFd = (socket: unknown): number => (socket as { fd: number }).fd;
+  const { endpoints } = darwinPlatform;
 
-  test.skipIf(!isDarwin)("identifyPeer names this process, pins it, and walks to it", async () => {
-    const endpoint = darwinPlatform.allocateEndpoint();
-    const seen: Array<{ pid: number; uid: number; exe: string | null; self: boolean; same: boolean }> = [];
-    const listener = Bun.listen({
-      unix: endpoint.listenPath,
-      socket: {
-        open(socket) {
-          const peer = darwinPlatform.identifyPeer(socketFd(socket));
-          seen.push({
-            pid: peer.creds.pid,
-            uid: peer.creds.uid,
-            exe: peer.exe,
-            self: peer.isSelfOrDescendantOf(process.pid),
-            same: peer.stillSame(),
-          });
-          expect(peer.isSelfOrDescendantOf(process.pid + 100_000)).toBe(false);
-          peer.release();
-          peer.release();
-          socket.end(encoder.encode("ok\n"));
-        },
-        data() {},
-      },
+  /** A listener whose connections are handed to `onConnection`; closed in `finally` by the caller. */
+  function listen(onConnection: (connection: PendingConnection) => void) {
+    return endpoints.listen({ onConnection });
+  }
+
+  test.skipIf(!isDarwin)("a connection names this process, pins it, and walks to it; receive() trusts its own ancestor", async () => {
+    const seen: Array<{ pid: number; uid: number | string; exe: string | null; self: boolean; same: boolean; stranger: boolean }> = [];
+    const listener = listen((connection) => {
+      const peer = connection.pin();
+      seen.push({
+        pid: peer.creds.pid,
+        uid: peer.creds.uid,
+        exe: peer.exe,
+        self: peer.isSelfOrDescendantOf(process.pid),
+        same: peer.stillSame(),
+        stranger: peer.isSelfOrDescendantOf(process.pid + 100_000),
+      });
+      peer.release();
+      peer.release();
+      void connection.deliver(encoder.encode("ok\n"));
     });
     try {
-      restrictSocketFile(endpoint.listenPath);
-      const bytes = await darwinPlatform.readOnce(endpoint.name, { maxBytes: 64 * 1024, deadline: Date.now() + 5000 });
+      const bytes = await endpoints.receive(listener.name, { maxBytes: 64 * 1024, deadline: Date.now() + 5000 });
       expect(new TextDecoder().decode(bytes)).toBe("ok\n");
       expect(seen).toHaveLength(1);
-      expect(seen[0]).toMatchObject({ pid: process.pid, uid: process.getuid!(), self: true, same: true });
+      expect(seen[0]).toMatchObject({ pid: process.pid, uid: process.getuid!(), self: true, same: true, stranger: false });
       expect(realpathSync(seen[0]!.exe!)).toBe(realpathSync(process.execPath));
     } finally {
-      listener.stop(true);
-      endpoint.dispose();
+      listener.close();
     }
   });
 
   test.skipIf(!isDarwin)("a child process is a descendant; stillSame() turns false once it exits", async () => {
-    const endpoint = darwinPlatform.allocateEndpoint();
     let childPid = -1;
-    const peers: ReturnType<typeof darwinPlatform.identifyPeer>[] = [];
+    const peers: Peer[] = [];
     const whileAlive: Array<{ ofChild: boolean; ofUs: boolean; ofStranger: boolean; same: boolean }> = [];
-    const listener = Bun.listen({
-      unix: endpoint.listenPath,
-      socket: {
-        open(socket) {
-          // The child blocks in readOnce until we close, so it is alive for these checks.
-          const peer = darwinPlatform.identifyPeer(socketFd(socket));
-          peers.push(peer);
-          whileAlive.push({
-            ofChild: peer.isSelfOrDescendantOf(childPid),
-            ofUs: peer.isSelfOrDescendantOf(process.pid),
-            ofStranger: peer.isSelfOrDescendantOf(1_000_000),
-            same: peer.stillSame(),
-          });
-          socket.end(encoder.encode("hi"));
-        },
-        data() {},
-      },
+    const listener = listen((connection) => {
+      // The child blocks in receive() until we close, so it is alive for these checks.
+      const peer = connection.pin();
+      peers.push(peer);
+      whileAlive.push({
+        ofChild: peer.isSelfOrDescendantOf(childPid),
+        ofUs: peer.isSelfOrDescendantOf(process.pid),
+        ofStranger: peer.isSelfOrDescendantOf(1_000_000),
+        same: peer.stillSame(),
+      });
+      void connection.deliver(encoder.encode("hi"));
     });
     try {
       const script = `
         const { darwinPlatform } = await import(${JSON.stringify(join(import.meta.dir, "../../src/platform/darwin.ts"))});
-        const bytes = await darwinPlatform.readOnce(process.argv.at(-1), { maxBytes: 100, deadline: Date.now() + 5000 });
+        const bytes = await darwinPlatform.endpoints.receive(process.argv.at(-1), { maxBytes: 100, deadline: Date.now() + 5000 });
         process.stdout.write(new TextDecoder().decode(bytes));`;
-      const child = Bun.spawn([process.execPath, "-e", script, endpoint.name], { stdout: "pipe" });
+      const child = Bun.spawn([process.execPath, "-e", script, listener.name], { stdout: "pipe" });
       childPid = child.pid;
       expect(await new Response(child.stdout).text()).toBe("hi");
       expect(await child.exited).toBe(0);
@@ -383,75 +372,53 @@ describe("macOS kernel calls", () => {
       expect(whileAlive[0]).toEqual({ ofChild: true, ofUs: true, ofStranger: false, same: true });
       expect(peers[0]!.stillSame()).toBe(false);
     } finally {
-      listener.stop(true);
-      endpoint.dispose();
+      listener.close();
     }
   });
 
-  test.skipIf(!isDarwin)("readOnce gets everything from a server that writes and closes at once", async () => {
-    const endpoint = darwinPlatform.allocateEndpoint();
+  test.skipIf(!isDarwin)("receive() gets everything from a server that writes and closes at once", async () => {
     const payload = encoder.encode(`${JSON.stringify({ v: 1, pad: "x".repeat(60_000) })}\n`);
-    const listener = Bun.listen({
-      unix: endpoint.listenPath,
-      socket: {
-        open(socket) {
-          socket.write(payload);
-          socket.terminate();
-        },
-        data() {},
-      },
-    });
+    const expected = payload.slice();
+    const listener = listen((connection) => void connection.deliver(payload));
     try {
-      const bytes = await darwinPlatform.readOnce(endpoint.name, { maxBytes: 64 * 1024, deadline: Date.now() + 5000 });
-      expect(bytes).toEqual(payload);
+      const bytes = await endpoints.receive(listener.name, { maxBytes: 64 * 1024, deadline: Date.now() + 5000 });
+      expect(bytes).toEqual(expected);
     } finally {
-      listener.stop(true);
-      endpoint.dispose();
+      listener.close();
     }
   });
 
-  test.skipIf(!isDarwin)("readOnce refuses more than maxBytes", async () => {
-    const endpoint = darwinPlatform.allocateEndpoint();
-    const listener = Bun.listen({
-      unix: endpoint.listenPath,
-      socket: { open: (socket) => void socket.end(new Uint8Array(2000)), data() {} },
-    });
+  test.skipIf(!isDarwin)("receive() refuses more than maxBytes", async () => {
+    const listener = listen((connection) => void connection.deliver(new Uint8Array(2000)));
     try {
-      await expect(
-        darwinPlatform.readOnce(endpoint.name, { maxBytes: 1000, deadline: Date.now() + 5000 }),
-      ).rejects.toThrow(/exceeds 1000 bytes/);
+      await expect(endpoints.receive(listener.name, { maxBytes: 1000, deadline: Date.now() + 5000 })).rejects.toThrow(/exceeds 1000 bytes/);
     } finally {
-      listener.stop(true);
-      endpoint.dispose();
+      listener.close();
     }
   });
 
-  test.skipIf(!isDarwin)("readOnce: EndpointNotReady before the listener exists and after it is gone", async () => {
-    const endpoint = darwinPlatform.allocateEndpoint();
-    const opts = { maxBytes: 100, deadline: Date.now() + 1000 };
-    await expect(darwinPlatform.readOnce(endpoint.name, opts)).rejects.toBeInstanceOf(EndpointNotReady);
-    endpoint.dispose();
-    await expect(darwinPlatform.readOnce(endpoint.name, opts)).rejects.toBeInstanceOf(EndpointNotReady);
+  test.skipIf(!isDarwin)("receive(): EndpointNotReady after the listener is gone", async () => {
+    const listener = listen((connection) => connection.refuse());
+    listener.close();
+    await expect(endpoints.receive(listener.name, { maxBytes: 100, deadline: Date.now() + 1000 })).rejects.toBeInstanceOf(EndpointNotReady);
   });
 
-  test.skipIf(!isDarwin)("readOnce times out when the server never closes", async () => {
-    const endpoint = darwinPlatform.allocateEndpoint();
-    const listener = Bun.listen({ unix: endpoint.listenPath, socket: { data() {} } });
+  test.skipIf(!isDarwin)("receive() times out when the server never closes", async () => {
+    const held: PendingConnection[] = [];
+    const listener = listen((connection) => void held.push(connection));
     try {
-      await expect(
-        darwinPlatform.readOnce(endpoint.name, { maxBytes: 100, deadline: Date.now() + 200 }),
-      ).rejects.toThrow(/timed out/);
+      await expect(endpoints.receive(listener.name, { maxBytes: 100, deadline: Date.now() + 200 })).rejects.toThrow(/timed out/);
     } finally {
-      listener.stop(true);
-      endpoint.dispose();
+      for (const connection of held) connection.refuse();
+      listener.close();
     }
   });
 
-  test.skipIf(!isDarwin)("hardenProcess sets RLIMIT_CORE to 0 and denies ptrace attach", async () => {
+  test.skipIf(!isDarwin)("harden() sets RLIMIT_CORE to 0 and denies ptrace attach", async () => {
     // In a child, so the test runner itself stays debuggable.
     const script = `
       const { darwinPlatform } = await import(${JSON.stringify(join(import.meta.dir, "../../src/platform/darwin.ts"))});
-      darwinPlatform.hardenProcess();
+      darwinPlatform.hardening.harden();
       const limit = Bun.spawnSync(["/bin/sh", "-c", "ulimit -c"]).stdout.toString().trim();
       const lldb = Bun.spawnSync(["/usr/bin/lldb", "--batch", "-p", String(process.pid), "-o", "detach"], { timeout: 20000 });
       process.stdout.write(JSON.stringify({ limit, lldbExit: lldb.exitCode, lldbOut: lldb.stdout.toString() + lldb.stderr.toString() }));`;

@@ -9,3 +9,5 @@ export const PEM_MARKERS = ["CERTIFICATE", "PRIVATE KEY"].map((label) => `-----B
 /** The PKCS#8 PEM header, spelled so that no tracked file looks like it holds a key to a secret scanner. */
 export const PKCS8_BEGIN = `-----BEGIN ${"PRIVATE"} KEY-----`;
 export const PKCS8_END = `-----END ${"PRIVATE"} KEY-----`;
+/** Debian's python3 (.ci/run installs it): reachable by the unprivileged test users, unlike a pyenv shim under /root. */
+export const SYSTEM_PYTHON = "/usr/bin/python3";
