@@ -57,7 +57,8 @@ export function parseRunFlags(argv: string[]): { flags: RunFlags; child: string[
 
 export async function runCommand(argv: string[]): Promise<number> {
   const { flags, child } = parseRunFlags(argv);
-  if (process.getuid?.() === 0 && !flags["allow-root"]) {
+  const platform = currentPlatform();
+  if (platform.isPrivileged() && !flags["allow-root"]) {
     throw new CliError(EXIT.NOPERM, "run: refusing to run as root; icecore is a per-user service (use --allow-root to override)");
   }
   // Configuration errors first, before any key exists (exit 78, every violation named).
@@ -66,7 +67,6 @@ export async function runCommand(argv: string[]): Promise<number> {
     const tool = ELEVATION_PREFIX[flags["elevate-with"]][0]!;
     if (!existsSync(tool)) throw new CliError(EXIT.CONFIG, `run: --elevate-with ${flags["elevate-with"]}: ${tool} is not installed`);
   }
-  const platform = currentPlatform();
   // SPEC §7: before any key exists, make this process undumpable and keep files private.
   process.umask(0o077);
   try {

@@ -323,6 +323,7 @@ export const darwinPlatform: Platform = {
   os: "darwin",
   canIdentifyPeers: true,
   currentUid: () => process.getuid!(),
+  isPrivileged: () => process.getuid!() === 0,
   endpoints: {
     listen: (options) =>
       listenUnix(allocateSocketEndpoint(endpointBases()), { credentials: peerCredentials, pin: (_fd, creds) => new DarwinPeer(creds) }, options),

@@ -240,6 +240,7 @@ export const linuxPlatform: Platform = {
   os: "linux",
   canIdentifyPeers: true,
   currentUid: () => process.getuid!(),
+  isPrivileged: () => process.getuid!() === 0,
   endpoints: {
     listen(options) {
       const name = `${NAME_PREFIX}${endpointToken()}`;

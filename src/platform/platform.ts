@@ -109,6 +109,8 @@ export interface Platform {
   /** Can this OS name the peer of a local endpoint? If false, the handoff fails closed. */
   readonly canIdentifyPeers: boolean;
   currentUid(): UserId;
+  /** SPEC §7: is this process privileged (POSIX uid 0, a Windows elevated token)? icecore refuses to run so. */
+  isPrivileged(): boolean;
   readonly endpoints: Endpoints;
   readonly hardening: Hardening;
 }

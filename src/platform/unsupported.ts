@@ -12,6 +12,7 @@ export function unsupportedPlatform(os: string): Platform {
     os,
     canIdentifyPeers: false,
     currentUid: () => process.getuid?.() ?? -1,
+    isPrivileged: () => process.getuid?.() === 0,
     endpoints: { listen: refuse, isEndpointName: () => false, receive: async () => refuse() },
     hardening: { harden() {}, tracerPid: () => null, attachBeforeHardenRisk: () => `${os} is not supported`, orphanGuard: () => [] },
   };
