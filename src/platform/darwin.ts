@@ -1,7 +1,14 @@
 /**
- * macOS: Unix socket files in a fresh 0700 directory, peer identity from LOCAL_PEERPID +
- * getpeereid pinned by the process start time from proc_pidinfo, ancestry from the same.
- * SPEC §4.1, §4.3, §7.
+ * macOS: Unix socket files in a fresh 0700 directory, peer identity from LOCAL_PEERTOKEN (an
+ * audit_token_t: uid, pid and pid version read together) cross-checked with getpeereid, pinned by
+ * the token's pid version, ancestry from proc_pidinfo. SPEC §4.1, §4.3, §7. docs/macos.md cites
+ * the XNU and Libc lines behind every constant, offset and signature here.
+ *
+ * LOCAL_PEERTOKEN is not a credential frozen at connect: XNU reads the peer socket's last user's
+ * pid when asked and returns the audit token of the process now holding that pid (uipc_usrreq.c,
+ * uipc_ctloutput). What it adds over LOCAL_PEERPID is the pid version, read with the pid in one
+ * kernel step: the kernel gives every fork and every exec a fresh one, so a recycled or exec'd pid
+ * never matches it, and proc_pidpath_audittoken lets the kernel do that comparison itself.
  *
  * Every libSystem function called here has a fixed argument list. Apple arm64 passes variadic
  * arguments on the stack and bun:ffi cannot declare variadic functions (oven-sh/bun#12389), so
@@ -26,7 +33,7 @@ import { listenUnix, type UnixAddress } from "./posix-listener.ts";
 
 // <sys/un.h>, <sys/socket.h>, <sys/filio.h>, <sys/errno.h>, <sys/resource.h>, <sys/ptrace.h>.
 const SOL_LOCAL = 0;
-const LOCAL_PEERPID = 2;
+const LOCAL_PEERTOKEN = 6;
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const MSG_DONTWAIT = 0x80;
@@ -57,9 +64,19 @@ const PBI_UID = 20;
 const PBI_GID = 24;
 const PBI_COMM = 48;
 const PBI_COMM_SIZE = 16;
-const PBI_START_TVSEC = 120;
-const PBI_START_TVUSEC = 128;
 const PROC_BSDINFO_SIZE = 136;
+
+/**
+ * audit_token_t is `unsigned int val[8]` (XNU osfmk/mach/message.h). The kernel fills val[1] with
+ * the effective uid, val[5] with the pid and val[7] with the pid version (bsd/kern/kern_prot.c,
+ * proc_calc_audit_token); XNU's own libproc reads val[5] and val[7] the same way. libbsm's
+ * audit_token_to_pid() and friends take the struct by value, which bun:ffi cannot pass, so the
+ * slots are read here.
+ */
+const AUDIT_TOKEN_SIZE = 32;
+const TOKEN_EUID = 1 * 4;
+const TOKEN_PID = 5 * 4;
+const TOKEN_PIDVERSION = 7 * 4;
 
 /** sun_path is char[104]; one byte goes to the terminating NUL (SPEC §4.1: ≤ 103 bytes). */
 const SUN_PATH_SIZE = 104;
@@ -75,7 +92,8 @@ function openLibSystem() {
     getsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     getpeereid: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
     proc_pidinfo: { args: [FFIType.i32, FFIType.i32, FFIType.u64, FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
-    proc_pidpath: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    // libproc.h: int proc_pidpath_audittoken(audit_token_t *, void *, uint32_t), macOS 11+.
+    proc_pidpath_audittoken: { args: [FFIType.ptr, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
     // Declared with the two fixed arguments only; FIOCLEX passes nothing variadic.
     ioctl: { args: [FFIType.i32, FFIType.u64], returns: FFIType.i32 },
@@ -113,8 +131,6 @@ export interface ProcBsdInfo {
   uid: number;
   gid: number;
   comm: string;
-  startSec: bigint;
-  startUsec: bigint;
 }
 
 /** Decode the fields icecore needs from a struct proc_bsdinfo (little-endian, as on every Mac). */
@@ -132,10 +148,73 @@ export function parseProcBsdInfo(bytes: Uint8Array): ProcBsdInfo {
     uid: view.getUint32(PBI_UID, true),
     gid: view.getUint32(PBI_GID, true),
     comm: new TextDecoder().decode(nul === -1 ? commBytes : commBytes.subarray(0, nul)),
-    startSec: view.getBigUint64(PBI_START_TVSEC, true),
-    startUsec: view.getBigUint64(PBI_START_TVUSEC, true),
   };
 }
+
+/** The audit_token_t fields icecore reads. */
+export interface AuditToken {
+  /** val[1]: the effective uid. */
+  euid: number;
+  /** val[5] */
+  pid: number;
+  /** val[7]: int in the kernel (proc_pidversion), so read signed, as audit_token_to_pidversion() returns it. */
+  pidversion: number;
+}
+
+/** Decode an audit_token_t (little-endian, as on every Mac). */
+export function parseAuditToken(bytes: Uint8Array): AuditToken {
+  if (bytes.byteLength < AUDIT_TOKEN_SIZE) {
+    throw new RangeError(`audit_token_t needs ${AUDIT_TOKEN_SIZE} bytes, got ${bytes.byteLength}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, AUDIT_TOKEN_SIZE);
+  return {
+    euid: view.getUint32(TOKEN_EUID, true),
+    pid: view.getInt32(TOKEN_PID, true),
+    pidversion: view.getInt32(TOKEN_PIDVERSION, true),
+  };
+}
+
+/**
+ * The peer's uid as icecore must judge it, from two kernel answers about one socket: the effective
+ * uid the kernel froze for the peer (LOCAL_PEERCRED, read by getpeereid: the connecting process's
+ * at connect() on the server side, the listening process's at listen() on the client side) and the
+ * effective uid in the audit token of the process now holding the peer's pid (LOCAL_PEERTOKEN).
+ * It is `myUid` only when both are; otherwise it is one that is not, so the caller's uid check
+ * refuses the peer and the audit record names the foreign uid.
+ */
+export function judgedPeerUid(connectEuid: number, tokenEuid: number, myUid: number): number {
+  return connectEuid !== myUid ? connectEuid : tokenEuid;
+}
+
+const abi = {
+  SOL_LOCAL,
+  LOCAL_PEERTOKEN,
+  AF_UNIX,
+  SOCK_STREAM,
+  MSG_DONTWAIT,
+  FIOCLEX,
+  RLIMIT_CORE,
+  PT_DENY_ATTACH,
+  ENOENT,
+  EINTR,
+  EAGAIN,
+  ECONNRESET,
+  ECONNREFUSED,
+  PROC_PIDTBSDINFO,
+  PROC_PIDPATHINFO_MAXSIZE,
+  SZOMB,
+  SUN_PATH_SIZE,
+  PROC_BSDINFO_SIZE,
+  AUDIT_TOKEN_SIZE,
+  TOKEN_EUID,
+  TOKEN_PID,
+  TOKEN_PIDVERSION,
+};
+/**
+ * Exported for the test that compares them with the XNU header lines cited in docs/macos.md; code
+ * here uses the names above.
+ */
+export const DARWIN_ABI: Readonly<typeof abi> = Object.freeze(abi);
 
 /**
  * BSD struct sockaddr_un for `path`: sun_len, sun_family, sun_path (NUL-terminated). `length`
@@ -162,17 +241,27 @@ function procBsdInfo(pid: number): ProcBsdInfo | null {
   return info.pid === pid ? info : null;
 }
 
-function procPidPath(pid: number): string | null {
+/**
+ * The executable path of the process `token` names, or null when no live process has the token's
+ * pid with the token's pid version (it exited, is exiting, exec'd, or the pid was recycled): the
+ * kernel makes that comparison itself (libproc.c proc_pidpath_audittoken, PIF_COMPARE_IDVERSION
+ * in proc_info.c). Null also when the kernel cannot give the path; callers then fail closed.
+ */
+function pathOfTokenProcess(token: Uint8Array): string | null {
   const buffer = new Uint8Array(PROC_PIDPATHINFO_MAXSIZE);
-  const n = libSystem().proc_pidpath(pid, ptr(buffer), buffer.byteLength);
+  const n = libSystem().proc_pidpath_audittoken(ptr(token), ptr(buffer), buffer.byteLength);
   if (n <= 0) return null;
   return new TextDecoder().decode(buffer.subarray(0, n));
 }
 
-/** Walks the parent chain from `pid` with proc_pidinfo: is `ancestorPid` on it (or `pid` itself)? */
-function isSelfOrDescendant(pid: number, ancestorPid: number): boolean {
+/**
+ * Walks the parent chain from `pid` with proc_pidinfo: is `ancestorPid` on it (or `pid` itself)?
+ * `confirmAncestor` runs when the walk reaches `ancestorPid`, for a caller that holds that
+ * process's audit token and must know the pid still names it.
+ */
+function isSelfOrDescendant(pid: number, ancestorPid: number, confirmAncestor: () => boolean = () => true): boolean {
   for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
-    if (pid === ancestorPid) return true;
+    if (pid === ancestorPid) return confirmAncestor();
     if (pid <= 1) return false;
     const info = procBsdInfo(pid);
     if (info === null) return false;
@@ -181,49 +270,82 @@ function isSelfOrDescendant(pid: number, ancestorPid: number): boolean {
   return false;
 }
 
-function startKey(info: ProcBsdInfo): string {
-  return `${info.startSec}.${info.startUsec}`;
+interface PeerIdentity {
+  /** The raw audit_token_t, handed back to the kernel by proc_pidpath_audittoken. */
+  token: Uint8Array;
+  pid: number;
+  uid: number;
 }
 
-function peerCredentials(fd: number): PeerCredentials {
+/** LOCAL_PEERTOKEN plus getpeereid on a connected socket: cheap kernel answers, no process lookup. */
+function readPeerIdentity(fd: number): PeerIdentity {
   const c = libSystem();
-  const pid = new Int32Array(1);
-  const length = new Uint32Array([pid.byteLength]);
-  if (c.getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, ptr(pid), ptr(length)) !== 0) {
-    throw new PeerUnidentifiable(`LOCAL_PEERPID failed (errno ${errno()})`);
+  const token = new Uint8Array(AUDIT_TOKEN_SIZE);
+  const length = new Uint32Array([token.byteLength]);
+  if (c.getsockopt(fd, SOL_LOCAL, LOCAL_PEERTOKEN, ptr(token), ptr(length)) !== 0) {
+    // EINVAL: no live process holds the peer's pid any more (uipc_ctloutput, proc_find).
+    throw new PeerUnidentifiable(`LOCAL_PEERTOKEN failed (errno ${errno()})`);
   }
+  if (length[0] !== AUDIT_TOKEN_SIZE) throw new PeerUnidentifiable(`LOCAL_PEERTOKEN gave ${length[0]} bytes, not ${AUDIT_TOKEN_SIZE}`);
   const ids = new Uint32Array(2);
   if (c.getpeereid(fd, ptr(ids, 0), ptr(ids, 4)) !== 0) {
     throw new PeerUnidentifiable(`getpeereid failed (errno ${errno()})`);
   }
-  const peerPid = pid[0]!;
-  if (peerPid <= 0) throw new PeerUnidentifiable("the kernel reported no peer pid");
-  return { pid: peerPid, uid: ids[0]! };
+  const fields = parseAuditToken(token);
+  // pid 0 is the kernel's own token (proc_find(0) is kernproc), for sockets the kernel made.
+  if (fields.pid <= 0) throw new PeerUnidentifiable("the kernel reported no peer pid");
+  return { token, pid: fields.pid, uid: judgedPeerUid(ids[0]!, fields.euid, process.getuid!()) };
 }
 
-/** No pidfd on macOS: the pid is pinned by its start time (SPEC §4.3, SPIRE's approach). */
+/** The token behind each PeerCredentials handed out, so pin() gets the very token that was judged. */
+const tokenOfCredentials = new WeakMap<PeerCredentials, Uint8Array>();
+
+function peerCredentials(fd: number): PeerCredentials {
+  const identity = readPeerIdentity(fd);
+  const creds: PeerCredentials = { pid: identity.pid, uid: identity.uid };
+  tokenOfCredentials.set(creds, identity.token);
+  return creds;
+}
+
+/**
+ * No pidfd on macOS: the peer is pinned by its audit token's pid version (SPEC §4.3). The kernel
+ * assigns a fresh version at every fork and exec (kern_fork.c, kern_exec.c) and never reuses one,
+ * so it is a stricter pin than the start time, which an exec keeps and which has only microsecond
+ * resolution; no start-time check is kept.
+ */
 class DarwinPeer implements Peer {
   readonly exe: string | null;
-  private readonly startTime: string;
 
-  constructor(readonly creds: PeerCredentials) {
-    // Recorded before the ancestry walk: if the pid is recycled later, the start time changes.
-    const info = procBsdInfo(creds.pid);
-    if (info === null || info.status === SZOMB) throw new PeerUnidentifiable(`peer pid ${creds.pid} is gone`);
-    this.startTime = startKey(info);
-    this.exe = procPidPath(creds.pid);
+  constructor(
+    readonly creds: PeerCredentials,
+    private readonly token: Uint8Array,
+  ) {
+    const exe = pathOfTokenProcess(token);
+    if (exe === null) throw new PeerUnidentifiable(`peer pid ${creds.pid} is gone or no longer the process that connected (errno ${errno()})`);
+    this.exe = exe;
   }
 
   isSelfOrDescendantOf(ancestorPid: number): boolean {
-    return isSelfOrDescendant(this.creds.pid, ancestorPid);
+    // First step on the pinned identity: read the parent, then have the kernel confirm the pid
+    // still holds the token's version. A version is held by one process from its fork or exec on
+    // and never reused, so the parent read in between was this peer's, not a recycled pid's.
+    const info = procBsdInfo(this.creds.pid);
+    if (info === null || info.status === SZOMB || !this.stillSame()) return false;
+    if (this.creds.pid === ancestorPid) return true;
+    return isSelfOrDescendant(info.ppid, ancestorPid);
   }
 
   stillSame(): boolean {
-    const info = procBsdInfo(this.creds.pid);
-    return info !== null && info.status !== SZOMB && startKey(info) === this.startTime;
+    return pathOfTokenProcess(this.token) !== null;
   }
 
   release(): void {}
+}
+
+function pinPeer(creds: PeerCredentials): Peer {
+  const token = tokenOfCredentials.get(creds);
+  if (token === undefined) throw new PeerUnidentifiable("these credentials were not read from a macOS endpoint");
+  return new DarwinPeer(creds, token);
 }
 
 /**
@@ -281,12 +403,19 @@ export function restrictSocketFile(path: string): void {
   chmodSync(path, 0o600);
 }
 
-/** SPEC §4 mutual check, client side: the server runs as this user and is an ancestor of this process. */
+/**
+ * SPEC §4 mutual check, client side. On a client socket LOCAL_PEERTOKEN names the server: the peer
+ * socket is the one the listener's sonewconn() made for this connection, which inherits the
+ * listener's last user and becomes the acceptor's on accept (uipc_usrreq.c unp_connect,
+ * uipc_socket2.c sonewconn_internal); getpeereid gives the listener's uid cached at listen()
+ * (unp_listen). The server must run as this user and be this process or an ancestor, and when the
+ * walk reaches its pid the kernel must confirm the token's pid version there.
+ */
 function checkServer(fd: number, name: string): void {
-  const server = peerCredentials(fd);
+  const server = readPeerIdentity(fd);
   const me = process.getuid!();
   if (server.uid !== me) throw new ServerNotTrusted(`the server of ${name} runs as uid ${server.uid}, not as this user (${me})`);
-  if (!isSelfOrDescendant(process.pid, server.pid)) {
+  if (!isSelfOrDescendant(process.pid, server.pid, () => pathOfTokenProcess(server.token) !== null)) {
     throw new ServerNotTrusted(`the server of ${name} (pid ${server.pid}) is not an ancestor of this process`);
   }
 }
@@ -326,7 +455,7 @@ export const darwinPlatform: Platform = {
   isPrivileged: () => process.getuid!() === 0,
   endpoints: {
     listen: (options) =>
-      listenUnix(allocateSocketEndpoint(endpointBases()), { credentials: peerCredentials, pin: (_fd, creds) => new DarwinPeer(creds) }, options),
+      listenUnix(allocateSocketEndpoint(endpointBases()), { credentials: peerCredentials, pin: (_fd, creds) => pinPeer(creds) }, options),
     isEndpointName: (name) =>
       isAbsolute(name) && !name.includes("\0") && SOCKET_FILE_PATTERN.test(name) && byteLength(name) <= MAX_PATH_BYTES,
     receive,
