@@ -1,59 +1,91 @@
 /**
- * The Core API, composed in the order a request meets the checks (SPEC §5). Each check is a
- * small middleware factory in ./middleware; this file only decides the order.
+ * The Core API (SPEC §5), composed in the order a request meets the checks. The checks every
+ * request meets (Host, Origin, headers, the request log) are mounted here; the per-route ones
+ * (body, signature, validation) on the routes they protect (routes/*, request-checks.ts). The
+ * chain's type is AppType, from which the SDK's client is typed (src/client/core-client.ts).
  */
 import { Hono } from "hono";
+import * as v from "valibot";
 import type { Logger } from "../log/logger.ts";
-import type { ApiEnv } from "./context.ts";
-import type { ClientRegistry } from "./client-registry.ts";
-import { ReplayCache } from "./replay-cache.ts";
+import type { AuditLog } from "../audit/audit-log.ts";
+import type { CommandService } from "../commands/index.ts";
+import type { IdentityService } from "../identity/service.ts";
 import { hostCheck } from "./middleware/host-check.ts";
 import { originCheck } from "./middleware/origin-check.ts";
 import { securityHeaders } from "./middleware/security-headers.ts";
 import { requestLog } from "./middleware/request-log.ts";
-import { handoffGate } from "./middleware/handoff-gate.ts";
-import { readBody } from "./middleware/body.ts";
 import { refusalAudit } from "./middleware/refusal-audit.ts";
-import type { AuditLog } from "../audit/audit-log.ts";
-import { verifySignature } from "./middleware/signature.ts";
-import { decodeBody } from "./middleware/jwe-body.ts";
 import { problemErrorHandler, problemNotFound } from "./middleware/problem-handler.ts";
+import { requestChecks, type RequestChecks } from "./request-checks.ts";
+import type { ReplayCache } from "./replay-cache.ts";
 import { healthRoutes } from "./routes/health.ts";
-import { infoRoutes, type InfoSource } from "./routes/info.ts";
+import { infoRoutes } from "./routes/info.ts";
+import { commandRoutes, perCommandRoutes } from "./routes/commands.ts";
+import { jobRoutes } from "./routes/jobs.ts";
+import { eventRoutes } from "./routes/events.ts";
+import { identityRoutes } from "./routes/identity.ts";
+import { auditRoutes } from "./routes/audit.ts";
+import { openApiRoutes } from "./routes/openapi.ts";
+import { consoleRoutes, type ConsoleAsset } from "./routes/console.ts";
 
 export interface AppOptions {
   port: number;
+  apiUrl: () => string;
   logger: Logger;
-  info: InfoSource;
-  isReady: () => boolean;
-  /** Issued client certificates: who may sign (SPEC §3, §5). */
-  registry: ClientRegistry;
+  audit: Pick<AuditLog, "note" | "recent">;
+  identity: IdentityService;
+  commands: CommandService;
   /** The ECDH-ES private key for application/jose bodies (never leaves the process). */
   serverKey: CryptoKey;
+  caCertPem: string;
+  consoleAssets?: ReadonlyMap<string, ConsoleAsset>;
   replayCache?: ReplayCache;
-  /** Refusals of command and cancel attempts by the checks are audited too (SPEC §6). */
-  audit: Pick<AuditLog, "record">;
-  /** Further routes (commands, jobs), mounted after every check. */
-  routes?: Hono<ApiEnv>[];
+  /** SSE comment heartbeat (SPEC §5: every 5 s); shorter in tests. */
+  heartbeatMs?: number;
+  now?: () => number;
 }
 
-export function createApp(options: AppOptions): Hono<ApiEnv> {
-  const app = new Hono<ApiEnv>();
-  app.onError(problemErrorHandler(options.logger));
-  app.notFound(problemNotFound);
-  app.use(requestLog(options.logger));
-  app.use(securityHeaders());
-  app.use(refusalAudit(options.audit));
-  app.use(hostCheck({ port: options.port }));
-  app.use(originCheck());
-  app.use(handoffGate(options.isReady));
-  // Bounded read first (the digest needs the exact bytes), then who is calling, and only then
-  // is anything decrypted or parsed.
-  app.use(readBody());
-  app.use(verifySignature({ registry: options.registry, replayCache: options.replayCache ?? new ReplayCache() }));
-  app.use(decodeBody({ serverKey: options.serverKey }));
-  app.route("/", healthRoutes());
-  app.route("/", infoRoutes(options.info));
-  for (const routes of options.routes ?? []) app.route("/", routes);
+// valibot stops at the first failing action of a pipe: a 64 KiB string is refused by its length
+// before any pattern runs over it (src/commands/argv-builder.ts).
+v.setGlobalConfig({ abortPipeEarly: true });
+
+function compose(options: AppOptions, checks: RequestChecks) {
+  const { identity, commands: service, heartbeatMs } = options;
+  // The OpenAPI route documents the whole app, itself included: it reads the app on first request.
+  let whole: Hono<any, any, any> | null = null;
+  const app = new Hono()
+    .use(requestLog(options.logger))
+    .use(securityHeaders())
+    // Before Host and Origin: their refusals of a command or a cancel are audited too (SPEC §6).
+    .use("/v1/commands/*", refusalAudit(options.audit, options.logger))
+    .use("/v1/jobs/*", refusalAudit(options.audit, options.logger))
+    .use(hostCheck({ port: options.port }))
+    .use(originCheck())
+    .route("/", healthRoutes())
+    .route("/", infoRoutes({ apiUrl: options.apiUrl, identity, checks }))
+    .route("/", perCommandRoutes({ service, checks }))
+    .route("/", commandRoutes({ service, checks }))
+    .route("/", jobRoutes({ service, checks, ...(heartbeatMs ? { heartbeatMs } : {}) }))
+    .route("/", eventRoutes({ identity, checks, ...(heartbeatMs ? { heartbeatMs } : {}) }))
+    .route("/", identityRoutes({ identity, caCertPem: options.caCertPem, checks }))
+    .route("/", auditRoutes({ audit: options.audit, checks }))
+    .route("/", consoleRoutes({ assets: options.consoleAssets ?? new Map() }))
+    .route("/", openApiRoutes({ apiUrl: options.apiUrl, app: () => whole! }));
+  whole = app;
   return app;
+}
+
+export type AppType = ReturnType<typeof compose>;
+
+export interface CoreApp {
+  app: AppType;
+  replayCache: ReplayCache;
+}
+
+export function createApp(options: AppOptions): CoreApp {
+  const checks = requestChecks({ identities: options.identity.registry, serverKey: options.serverKey, ...(options.replayCache ? { replayCache: options.replayCache } : {}), ...(options.now ? { now: options.now } : {}) });
+  const app = compose(options, checks);
+  app.onError(problemErrorHandler(options.logger));
+  app.notFound(problemNotFound(() => app.routes));
+  return { app, replayCache: checks.replayCache };
 }

@@ -1,45 +1,120 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, writeSync, fstatSync, fchmodSync } from "node:fs";
+import { closeSync, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
- * SPEC §6: one JSON line per attempt, file mode 0600. The write is synchronous and completes
- * before the caller answers, so a crash right after a response cannot lose its record.
+ * SPEC §6: one JSON line per record, file mode 0600, written synchronously before the caller
+ * answers, so a crash right after a response cannot lose its record.
+ *
+ * SPEC §5 "Audit is fail-closed": `record()` throws AuditUnavailable when the line cannot be
+ * written (disk full, I/O error); the caller must then NOT do what it was about to record (a
+ * command does not start: 503 `audit_unavailable`). `note()` is for records of things that have
+ * already happened (a job's end, a shutdown): a failure there is reported to `onFailure` and never
+ * thrown, so an audit error can never crash icecore or leave a child running.
  */
 export interface AuditRecord {
   event: string;
   [field: string]: string | number | boolean | null | undefined;
 }
 
+export type WrittenRecord = AuditRecord & { time: string };
+
 export interface AuditLog {
+  /** Write now or throw AuditUnavailable (fail-closed). */
   record(entry: AuditRecord): void;
+  /** Write now; a failure is reported, never thrown. Returns whether it was written. */
+  note(entry: AuditRecord): boolean;
+  /** The most recent records written by this process, newest first (GET /v1/audit). */
+  recent(limit: number, filter?: (record: WrittenRecord) => boolean): WrittenRecord[];
   close(): void;
   readonly path: string | null;
 }
 
-export function openAuditLog(path: string): AuditLog {
+export class AuditUnavailable extends Error {
+  constructor(readonly reason: string) {
+    super(`the audit trail cannot be written (${reason})`);
+    this.name = "AuditUnavailable";
+  }
+}
+
+/** How many records GET /v1/audit can look back over: this process's, kept in memory. */
+export const RECENT_RECORDS = 1000;
+
+export interface AuditLogOptions {
+  /** Told about every record that could not be written (log it; never throw from here). */
+  onFailure?: (event: string, cause: string) => void;
+  recentCapacity?: number;
+}
+
+export function openAuditLog(path: string, options: AuditLogOptions = {}): AuditLog {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const fd = openSync(path, "a", 0o600);
   // A pre-existing file keeps its mode on open; tighten it so older logs are not left readable.
   if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
+  return createAuditLog(path, (line) => writeSync(fd, line), () => {
+    fsyncSync(fd);
+    closeSync(fd);
+  }, options);
+}
+
+/** The trail over any line sink: a file above, a failing or collecting sink in tests. */
+export function createAuditLog(path: string | null, write: (line: string) => void, finish: () => void, options: AuditLogOptions = {}): AuditLog {
+  const capacity = options.recentCapacity ?? RECENT_RECORDS;
+  const ring: WrittenRecord[] = [];
   let open = true;
+
+  const write1 = (entry: AuditRecord): void => {
+    if (!open) throw new AuditUnavailable("the audit log is closed");
+    const record = { time: new Date().toISOString(), ...entry } as WrittenRecord;
+    try {
+      write(JSON.stringify(record) + "\n");
+    } catch (error) {
+      throw new AuditUnavailable((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+    }
+    ring.push(record);
+    if (ring.length > capacity) ring.shift();
+  };
+
   return {
     path,
-    record(entry) {
-      if (!open) throw new Error("audit log is closed");
-      const line = JSON.stringify({ time: new Date().toISOString(), ...entry }) + "\n";
-      writeSync(fd, line);
+    record: write1,
+    note(entry) {
+      try {
+        write1(entry);
+        return true;
+      } catch (error) {
+        try {
+          options.onFailure?.(entry.event, error instanceof AuditUnavailable ? error.reason : (error as Error).message);
+        } catch {
+          // A failing reporter must not turn a best-effort write into a crash either.
+        }
+        return false;
+      }
+    },
+    recent(limit, filter) {
+      const out: WrittenRecord[] = [];
+      for (let i = ring.length - 1; i >= 0 && out.length < limit; i--) {
+        if (!filter || filter(ring[i]!)) out.push(ring[i]!);
+      }
+      return out;
     },
     close() {
       if (!open) return;
       open = false;
-      fsyncSync(fd);
-      closeSync(fd);
+      try {
+        finish();
+      } catch (error) {
+        options.onFailure?.("close", (error as NodeJS.ErrnoException).code ?? (error as Error).message);
+      }
     },
   };
 }
 
-/** The default location: $XDG_STATE_HOME/icecore/audit.jsonl (a per-user service keeps per-user state). */
-export function defaultAuditPath(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The default location: a per-user service keeps per-user state. POSIX: $XDG_STATE_HOME/icecore,
+ * else ~/.local/state/icecore. Windows: %LOCALAPPDATA%\icecore (SPEC §2).
+ */
+export function defaultAuditPath(env: NodeJS.ProcessEnv = process.env, os: NodeJS.Platform = process.platform): string {
+  if (os === "win32" && env.LOCALAPPDATA) return `${env.LOCALAPPDATA}\\icecore\\audit.jsonl`;
   const home = env.HOME ?? "/";
   const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith("/") ? env.XDG_STATE_HOME : `${home}/.local/state`;
   return `${state}/icecore/audit.jsonl`;

@@ -31,10 +31,15 @@ export function childArgv(command: readonly string[], pipeName: string): string[
   return [...command, "--pipe-name", pipeName];
 }
 
-export function spawnChild(command: readonly string[], pipeName: string): SupervisedChild {
+/**
+ * `guard` is the platform's orphan guard (an argv prefix such as `setpriv --pdeathsig KILL --`
+ * that execs the command in the same process): the child dies with icecore even when icecore is
+ * killed with SIGKILL (SPEC §7).
+ */
+export function spawnChild(command: readonly string[], pipeName: string, guard: readonly string[] = []): SupervisedChild {
   let proc: Subprocess;
   try {
-    proc = Bun.spawn(childArgv(command, pipeName), { stdio: ["inherit", "inherit", "inherit"], env: process.env });
+    proc = Bun.spawn([...guard, ...childArgv(command, pipeName)], { stdio: ["inherit", "inherit", "inherit"], env: process.env });
   } catch (error) {
     throw new ChildSpawnFailed(`cannot start the child ${JSON.stringify(command[0])}: ${(error as Error).message}`);
   }
@@ -43,7 +48,7 @@ export function spawnChild(command: readonly string[], pipeName: string): Superv
     done = true;
     const signal = proc.signalCode == null ? null : String(proc.signalCode);
     const code = proc.exitCode;
-    const signalNumber = signal ? (constants.signals as Record<string, number>)[signal] ?? 0 : 0;
+    const signalNumber = signal ? ((constants.signals as Record<string, number>)[signal] ?? 0) : 0;
     return { status: code ?? 128 + signalNumber, code, signal };
   });
   return {

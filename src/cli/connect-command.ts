@@ -1,132 +1,175 @@
+/**
+ * `icecore connect`: the reference child (SPEC §2). It takes its bundle, renews its certificate at
+ * once (so the key that crossed the endpoint is retired within moments) and again whenever the
+ * Core announces `rotate`, proves the API works over mTLS, runs each `--exec` command as a signed
+ * POST (encrypted with `--encrypt`), follows a long command's job to its end, and with `--for`
+ * keeps doing so for that long. It prints a transcript; `--json` adds a summary line.
+ */
 import * as v from "valibot";
 import { parseFlags } from "./flags.ts";
+import { durationSchema, formatDuration } from "./duration.ts";
 import { CliError, EXIT } from "./exit-codes.ts";
 import { HandoffFailed, receiveBundle } from "../client/receive-bundle.ts";
 import { createCoreClient, type CoreClient } from "../client/core-client.ts";
+import { readEvents } from "../client/sse.ts";
 
-const CONNECT_FLAGS = {
+export const CONNECT_FLAGS = {
   "pipe-name": { type: "string" },
   timeout: { type: "string" },
   exec: { type: "string", multiple: true },
   args: { type: "string", multiple: true },
   encrypt: { type: "boolean" },
+  for: { type: "string" },
+  json: { type: "boolean" },
 } as const;
 
-const JsonObject = v.pipe(
-  v.string(),
-  v.rawTransform(({ dataset, addIssue, NEVER }) => {
-    try {
-      const value: unknown = JSON.parse(dataset.value);
-      if (value !== null && typeof value === "object" && !Array.isArray(value)) return value as Record<string, unknown>;
-    } catch {
-      // reported below
-    }
-    addIssue({ message: "must be a JSON object, e.g. '{\"query\":\"vim\"}'" });
-    return NEVER;
-  }),
-);
+const COMMAND_NAME = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/;
 
 const ConnectFlagsSchema = v.object({
-  "pipe-name": v.pipe(v.string("is required: icecore run passes it"), v.minLength(1)),
-  timeout: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, "must be milliseconds"), v.transform(Number)), "5000"),
-  exec: v.optional(v.array(v.pipe(v.string(), v.regex(/^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/, "must be a command name such as disk.list"))), []),
-  args: v.optional(v.array(JsonObject), []),
+  "pipe-name": v.pipe(v.string("is required: icecore run passes it"), v.minLength(1, "is required: icecore run passes it")),
+  timeout: v.optional(durationSchema(100, 600_000, "the handoff timeout"), "5s"),
+  exec: v.optional(v.array(v.pipe(v.string(), v.regex(COMMAND_NAME, "must be a command name such as disk.list"))), []),
+  args: v.optional(v.array(v.string()), []),
   encrypt: v.optional(v.boolean(), false),
+  for: v.optional(durationSchema(0, 7 * 86_400_000, "--for")),
+  json: v.optional(v.boolean(), false),
 });
 
-function line(out: string[], text: string) {
-  out.push(text);
+interface Step {
+  name: string;
+  args: Record<string, unknown>;
+}
+
+/** Each `--args` belongs to the `--exec` just before it (default `{}`). */
+function stepsOf(order: { name: string; value: string | undefined }[]): Step[] {
+  const steps: Step[] = [];
+  let argsGiven = false;
+  for (const { name, value } of order) {
+    if (name === "exec") {
+      steps.push({ name: value!, args: {} });
+      argsGiven = false;
+    } else if (name === "args") {
+      if (steps.length === 0) throw new CliError(EXIT.USAGE, "connect: --args must follow the --exec it belongs to");
+      if (argsGiven) throw new CliError(EXIT.USAGE, `connect: --exec ${steps.at(-1)!.name} has two --args`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value!);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+        throw new CliError(EXIT.USAGE, `connect: --args for ${steps.at(-1)!.name} must be a JSON object, e.g. '{"query":"vim"}'`);
+      }
+      steps.at(-1)!.args = parsed as Record<string, unknown>;
+      argsGiven = true;
+    }
+  }
+  return steps;
+}
+
+interface Tally {
+  requests: number;
+  failed: number;
+  renewals: number;
+  clientIds: string[];
+}
+
+function say(text: string) {
   process.stdout.write(text + "\n");
 }
 
-async function call(client: CoreClient, path: string, out: string[]): Promise<Record<string, unknown>> {
-  const response = await client.get<Record<string, unknown>>(path);
-  if (response.status !== 200) {
-    throw new CliError(EXIT.UNAVAILABLE, `connect: GET ${path} answered ${response.status}: ${JSON.stringify(response.body)}`);
+async function checkedJson(response: { status: number; json(): Promise<unknown> }, what: string, tally: Tally): Promise<Record<string, unknown>> {
+  tally.requests++;
+  const body = (await response.json().catch(() => null)) as Record<string, unknown> | null;
+  if (response.status >= 400) {
+    tally.failed++;
+    throw new CliError(EXIT.UNAVAILABLE, `connect: ${what} answered ${response.status}: ${JSON.stringify(body)}`);
   }
-  line(out, `  GET ${path} -> ${response.status} ${JSON.stringify(response.body)}`);
-  return response.body;
+  return body ?? {};
 }
 
-/** The reference child (SPEC §2): take the bundle, prove the API works over mTLS, print a transcript. */
+/** SPEC §5 POST /v1/commands/{name}; a `long` command's job is followed over SSE to its end. */
+async function execute(client: CoreClient, step: Step, encrypt: boolean, tally: Tally): Promise<number> {
+  const api = encrypt ? client.encrypted : client.api;
+  const response = await api.v1.commands[":name"].$post({ param: { name: step.name }, json: { args: step.args } });
+  const body = await checkedJson(response, `POST /v1/commands/${step.name}`, tally);
+  if (response.status === 202) {
+    const jobId = String(body.job_id);
+    say(`  POST /v1/commands/${step.name} -> 202 job ${jobId}`);
+    return followJob(client, jobId, tally);
+  }
+  const result = body as { exit_code: number | null; stdout: string; stderr: string; duration_ms: number; truncated: boolean };
+  say(`  POST /v1/commands/${step.name} -> 200 exit ${result.exit_code} in ${result.duration_ms} ms${result.truncated ? " (output truncated)" : ""}`);
+  for (const text of result.stdout.split("\n").filter(Boolean)) say(`    | ${text}`);
+  for (const text of result.stderr.split("\n").filter(Boolean)) say(`    ! ${text}`);
+  return result.exit_code ?? 1;
+}
+
+async function followJob(client: CoreClient, jobId: string, tally: Tally): Promise<number> {
+  const response = await client.api.v1.jobs[":id"].events.$get({ param: { id: jobId } });
+  tally.requests++;
+  if (response.status !== 200) {
+    tally.failed++;
+    throw new CliError(EXIT.UNAVAILABLE, `connect: job ${jobId}'s events answered ${response.status}`);
+  }
+  for await (const event of readEvents(response)) {
+    const data = JSON.parse(event.data) as { stream?: string; line?: string; exit_code?: number | null; state?: string };
+    if (event.event === "output") say(`    ${data.stream === "stderr" ? "!" : "|"} ${data.line}`);
+    if (event.event === "exit") {
+      say(`  job ${jobId} ${data.state} exit ${data.exit_code}`);
+      return data.exit_code ?? 1;
+    }
+  }
+  throw new CliError(EXIT.UNAVAILABLE, `connect: job ${jobId}'s event stream ended without an exit event`);
+}
+
 export async function connectCommand(argv: string[]): Promise<number> {
-  const { values } = parseFlags("connect", argv, CONNECT_FLAGS, ConnectFlagsSchema);
+  const { values, order } = parseFlags("connect", argv, CONNECT_FLAGS, ConnectFlagsSchema);
+  const steps = stepsOf(order);
   const started = performance.now();
   let bundle;
   try {
+    // receiveBundle makes this process undumpable before the key arrives (SPEC §7).
     bundle = await receiveBundle(values["pipe-name"], { timeoutMs: values.timeout });
   } catch (error) {
     if (error instanceof HandoffFailed) throw new CliError(EXIT.UNAVAILABLE, `connect: ${error.message}`);
     throw error;
   }
-  const out: string[] = [];
-  line(out, `icecore connect: bundle received in ${(performance.now() - started).toFixed(1)} ms`);
-  line(out, `  client_id ${bundle.client_id}, certificate valid until ${bundle.not_after}`);
-  line(out, `  api ${bundle.api_url} (server verified against the bundle's CA only)`);
+  say(`icecore connect: bundle received in ${(performance.now() - started).toFixed(1)} ms`);
+  say(`  client_id ${bundle.client_id}, certificate valid until ${bundle.not_after}`);
+  say(`  api ${bundle.api_url} (server verified against the bundle's CA only)`);
   const client = await createCoreClient(bundle);
+  const tally: Tally = { requests: 0, failed: 0, renewals: 0, clientIds: [bundle.client_id] };
+  let renewalError: Error | null = null;
+  const renewal = client.startRenewal({
+    onRenewed: (clientId) => {
+      tally.renewals++;
+      tally.clientIds.push(clientId);
+      say(`  renewed: client_id ${clientId} (a key generated here; the previous one is retired)`);
+    },
+    onError: (error) => (renewalError = error),
+  });
   let status: number = EXIT.OK;
   try {
-    await call(client, "/v1/health", out);
-    await call(client, "/v1/info", out);
-    for (const [i, name] of values.exec.entries()) {
-      status = (await execute(client, name, values.args[i] ?? {}, values.encrypt, out)) || status;
-    }
+    const health = await checkedJson(await client.api.v1.health.$get(), "GET /v1/health", tally);
+    say(`  GET /v1/health -> 200 ${JSON.stringify(health)}`);
+    const info = await checkedJson(await client.api.v1.info.$get(), "GET /v1/info", tally);
+    say(`  GET /v1/info -> 200 ${JSON.stringify(info)}`);
+    const until = values.for === undefined ? null : performance.now() + values.for;
+    if (until !== null) say(`  running ${steps.length ? steps.map((s) => s.name).join(", ") : "GET /v1/health"} for ${formatDuration(values.for!)}`);
+    do {
+      for (const step of steps) status = (await execute(client, step, values.encrypt, tally)) || status;
+      if (until !== null && steps.length === 0) await checkedJson(await client.api.v1.health.$get(), "GET /v1/health", tally);
+      if (renewalError) throw new CliError(EXIT.UNAVAILABLE, `connect: renewing the certificate failed: ${(renewalError as Error).message}`);
+    } while (until !== null && performance.now() < until);
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(EXIT.UNAVAILABLE, `connect: the Core API at ${bundle.api_url} failed: ${(error as Error).message}`);
+  } finally {
+    renewal.stop();
+    await renewal.done;
   }
-  line(out, "icecore connect: done");
+  say("icecore connect: done");
+  if (values.json) process.stdout.write(JSON.stringify({ summary: { ...tally, status } }) + "\n");
   return status;
-}
-
-interface CommandResult {
-  exit_code: number | null;
-  stdout: string;
-  stderr: string;
-  duration_ms: number;
-  truncated: boolean;
-}
-
-/** POST /v1/commands/{name} (signed; encrypted with --encrypt); a long command's job is followed to its exit. */
-async function execute(client: CoreClient, name: string, args: Record<string, unknown>, encrypt: boolean, out: string[]): Promise<number> {
-  const response = await client.post<CommandResult & { job_id?: string }>(`/v1/commands/${name}`, { args }, { encrypt });
-  if (response.status === 200) {
-    const r = response.body;
-    line(out, `  POST /v1/commands/${name} -> 200 exit ${r.exit_code} in ${r.duration_ms} ms${r.truncated ? " (output truncated)" : ""}`);
-    for (const text of r.stdout.split("\n").filter(Boolean)) line(out, `    | ${text}`);
-    for (const text of r.stderr.split("\n").filter(Boolean)) line(out, `    ! ${text}`);
-    return r.exit_code ?? 1;
-  }
-  if (response.status === 202 && response.body.job_id) {
-    line(out, `  POST /v1/commands/${name} -> 202 job ${response.body.job_id}`);
-    return followJob(client, response.body.job_id, out);
-  }
-  throw new CliError(EXIT.UNAVAILABLE, `connect: POST /v1/commands/${name} answered ${response.status}: ${JSON.stringify(response.body)}`);
-}
-
-async function followJob(client: CoreClient, jobId: string, out: string[]): Promise<number> {
-  const response = await client.stream(`/v1/jobs/${jobId}/events`);
-  if (response.status !== 200 || !response.body) throw new CliError(EXIT.UNAVAILABLE, `connect: job ${jobId} events answered ${response.status}`);
-  let buffer = "";
-  let event = "message";
-  const decoder = new TextDecoder();
-  for await (const chunk of response.body) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffer.indexOf("\n")) !== -1) {
-      const text = buffer.slice(0, nl).replace(/\r$/, "");
-      buffer = buffer.slice(nl + 1);
-      if (text.startsWith("event:")) event = text.slice(6).trim();
-      else if (text.startsWith("data:")) {
-        const data = JSON.parse(text.slice(5)) as { stream?: string; line?: string; exit_code?: number | null; state?: string };
-        if (event === "output") line(out, `    ${data.stream === "stderr" ? "!" : "|"} ${data.line}`);
-        if (event === "exit") {
-          line(out, `  job ${jobId} ${data.state} exit ${data.exit_code}`);
-          await response.body.cancel().catch(() => {});
-          return data.exit_code ?? 1;
-        }
-      } else if (text === "") event = "message";
-    }
-  }
-  throw new CliError(EXIT.UNAVAILABLE, `connect: job ${jobId}'s event stream ended without an exit event`);
 }

@@ -15,10 +15,10 @@ export function parseFlags<TSchema extends v.GenericSchema>(
   options: NonNullable<ParseArgsConfig["options"]>,
   schema: TSchema,
   allowPositionals = false,
-): { values: v.InferOutput<TSchema>; positionals: string[] } {
-  let parsed: ReturnType<typeof parseArgs>;
+): { values: v.InferOutput<TSchema>; positionals: string[]; order: { name: string; value: string | undefined }[] } {
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof options; strict: true; allowPositionals: boolean; tokens: true }>>;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals });
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals, tokens: true });
   } catch (error) {
     throw new CliError(EXIT.USAGE, `${command}: ${(error as Error).message.split("\n")[0]} (see 'icecore help')`);
   }
@@ -29,5 +29,7 @@ export function parseFlags<TSchema extends v.GenericSchema>(
     const message = issue.input === undefined ? "is required" : issue.message;
     throw new CliError(EXIT.USAGE, `${command}: ${flag ? `--${flag}: ` : ""}${message}`);
   }
-  return { values: result.output, positionals: parsed.positionals };
+  // The options in the order given, for flags whose meaning depends on their neighbour (connect's --args).
+  const order = parsed.tokens.flatMap((token) => (token.kind === "option" ? [{ name: token.name, value: token.value }] : []));
+  return { values: result.output, positionals: parsed.positionals, order };
 }

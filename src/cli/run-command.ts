@@ -3,7 +3,7 @@ import { resolve } from "node:path";
 import { parseFlags, splitChildCommand } from "./flags.ts";
 import { durationSchema } from "./duration.ts";
 import { CliError, EXIT } from "./exit-codes.ts";
-import { createLogger } from "../log/logger.ts";
+import { createLogger, type LogFormat } from "../log/logger.ts";
 import { defaultAuditPath, openAuditLog, type AuditLog } from "../audit/audit-log.ts";
 import { currentPlatform } from "../platform/index.ts";
 import { runCore } from "../runtime/core.ts";
@@ -11,10 +11,10 @@ import { PortUnavailable } from "../api/server.ts";
 import { selfCommand } from "./self-command.ts";
 import { ChildSpawnFailed } from "../child/supervisor.ts";
 import { loadCatalogue } from "./policy-source.ts";
-import { ELEVATION_PREFIX } from "../commands/executor.ts";
+import { ELEVATION_PREFIX } from "../commands/index.ts";
 import { existsSync } from "node:fs";
 
-const RUN_FLAGS = {
+export const RUN_FLAGS = {
   port: { type: "string" },
   "handoff-timeout": { type: "string" },
   "cert-ttl": { type: "string" },
@@ -23,12 +23,15 @@ const RUN_FLAGS = {
   "on-child-exit": { type: "string" },
   "log-format": { type: "string" },
   "audit-log": { type: "string" },
+  instances: { type: "string" },
   "allow-root": { type: "boolean" },
   debug: { type: "boolean" },
 } as const;
 
+const SECOND = 1000;
 const MINUTE = 60_000;
 const DAY = 86_400_000;
+export const MAX_INSTANCES = 16;
 
 export const RunFlagsSchema = v.object({
   port: v.optional(
@@ -36,12 +39,23 @@ export const RunFlagsSchema = v.object({
     "0",
   ),
   "handoff-timeout": v.optional(durationSchema(100, 10 * MINUTE, "the handoff timeout"), "5s"),
-  "cert-ttl": v.optional(durationSchema(MINUTE, 30 * DAY, "the certificate lifetime"), "24h"),
+  // SPEC §3: 10 s to 30 days; lifetimes under a minute exist for tests (README).
+  "cert-ttl": v.optional(durationSchema(10 * SECOND, 30 * DAY, "the certificate lifetime"), "24h"),
   policy: v.optional(v.pipe(v.string(), v.minLength(1))),
   "elevate-with": v.optional(v.picklist(["none", "sudo", "pkexec"], "must be none, sudo or pkexec"), "none"),
   "on-child-exit": v.optional(v.picklist(["exit", "restart"], "must be exit or restart"), "exit"),
   "log-format": v.optional(v.picklist(["text", "json"], "must be text or json"), "text"),
   "audit-log": v.optional(v.pipe(v.string(), v.minLength(1))),
+  instances: v.optional(
+    v.pipe(
+      v.string(),
+      v.regex(/^[0-9]+$/, "must be a whole number"),
+      v.transform(Number),
+      v.minValue(1, "must be at least 1"),
+      v.maxValue(MAX_INSTANCES, `must be at most ${MAX_INSTANCES}`),
+    ),
+    "1",
+  ),
   "allow-root": v.optional(v.boolean(), false),
   debug: v.optional(v.boolean(), false),
 });
@@ -53,6 +67,21 @@ export function parseRunFlags(argv: string[]): { flags: RunFlags; child: string[
   const { values } = parseFlags("run", own, RUN_FLAGS, RunFlagsSchema);
   if (child !== null && child.length === 0) throw new CliError(EXIT.USAGE, "run: '--' must be followed by the child's command");
   return { flags: values, child };
+}
+
+/** SPEC §2: a child that cannot be found is bad configuration (78), found before any key exists. */
+export function checkChildCommand(command: string, child: string[]): void {
+  if (Bun.which(child[0]!) === null) {
+    throw new CliError(EXIT.CONFIG, `${command}: the child ${JSON.stringify(child[0])} was not found or is not executable; check the command after '--'`);
+  }
+}
+
+function signalled(): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const on = (signal: NodeJS.Signals) => resolve(signal);
+    process.once("SIGTERM", on);
+    process.once("SIGINT", on);
+  });
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -67,6 +96,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     const tool = ELEVATION_PREFIX[flags["elevate-with"]][0]!;
     if (!existsSync(tool)) throw new CliError(EXIT.CONFIG, `run: --elevate-with ${flags["elevate-with"]}: ${tool} is not installed`);
   }
+  if (child) checkChildCommand("run", child);
   // SPEC §7: before any key exists, make this process undumpable and keep files private.
   process.umask(0o077);
   try {
@@ -74,35 +104,34 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (error) {
     throw new CliError(EXIT.SOFTWARE, `run: could not harden the process: ${(error as Error).message}`);
   }
-  const logger = createLogger(flags["log-format"]);
-  let audit: AuditLog;
+  const logger = createLogger(flags["log-format"] as LogFormat);
   const auditPath = resolve(flags["audit-log"] ?? defaultAuditPath());
+  let audit: AuditLog;
   try {
-    audit = openAuditLog(auditPath);
+    audit = openAuditLog(auditPath, { onFailure: (event, cause) => logger.event("audit_write_failed", { record: event, cause }) });
   } catch (error) {
     throw new CliError(EXIT.CONFIG, `run: cannot open the audit log ${auditPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+  const risk = platform.hardening.attachBeforeHardenRisk();
+  if (risk) logger.event("warning", { message: `${risk}; see the README, "Security model"` });
   try {
     const outcome = await runCore({
       port: flags.port,
       handoffTimeoutMs: flags["handoff-timeout"],
       certTtlMs: flags["cert-ttl"],
       onChildExit: flags["on-child-exit"],
+      instances: flags.instances,
       child: child ?? selfCommand("connect"),
       platform,
       catalogue,
       elevateWith: flags["elevate-with"],
       logger,
       audit,
+      interrupted: signalled(),
     });
-    switch (outcome.kind) {
-      case "child_exited":
-        return outcome.exit.status;
-      case "signal":
-        return EXIT.OK;
-      case "handoff_failed":
-        throw new CliError(EXIT.UNAVAILABLE, `run: handoff failed: ${outcome.reason}`);
-    }
+    if (outcome.kind === "signal") return EXIT.OK;
+    if (outcome.handoffFailure !== null) throw new CliError(EXIT.UNAVAILABLE, `run: handoff failed: ${outcome.handoffFailure}`);
+    return outcome.status;
   } catch (error) {
     if (error instanceof PortUnavailable) throw new CliError(EXIT.CONFIG, `run: ${error.message}; choose another --port or 0`);
     if (error instanceof ChildSpawnFailed) throw new CliError(EXIT.CONFIG, `run: ${error.message}; check the command after '--'`);

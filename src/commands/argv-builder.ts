@@ -13,7 +13,8 @@
 import { realpathSync } from "node:fs";
 import { dirname, posix } from "node:path";
 import * as v from "valibot";
-import { ProblemError, type ProblemIssue } from "../api/problem.ts";
+import { refusals, type ArgIssue } from "./errors.ts";
+import { jsonPointer } from "../json-pointer.ts";
 import type { ArrayParam, IntegerParam, ParamDefinition, PathParam, StringParam } from "./policy-schema.ts";
 import type { ArgsSchema, ArgValue, ArgValues, ArgvPart, CommandSpec } from "./types.ts";
 
@@ -23,6 +24,16 @@ import type { ArgsSchema, ArgValue, ArgValues, ArgvPart, CommandSpec } from "./t
  * enforces instead of silently omitting it.
  */
 export const checkJsonSchema = new WeakMap<object, Record<string, unknown>>();
+
+/**
+ * For @valibot/to-json-schema's `overrideAction`: what our checks add to the generated schema.
+ * Used wherever a schema is published (GET /v1/commands, the OpenAPI document), so both say the
+ * same as what is enforced.
+ */
+export function documentedCheck({ valibotAction, jsonSchema }: { valibotAction: object; jsonSchema: Record<string, unknown> }): Record<string, unknown> | undefined {
+  const extra = checkJsonSchema.get(valibotAction);
+  return extra ? { ...jsonSchema, ...extra } : undefined;
+}
 
 function documented<T extends object>(action: T, json: Record<string, unknown>): T {
   checkJsonSchema.set(action, json);
@@ -170,13 +181,13 @@ export function buildArgsSchema(params: Readonly<Record<string, ParamDefinition>
   return v.strictObject(entries) as unknown as ArgsSchema;
 }
 
-/** RFC 6901 JSON Pointer for an issue path, rooted at the request body. */
-function pointer(prefix: string, issue: v.BaseIssue<unknown>): string {
-  const keys = (issue.path ?? []).map((item) => String((item as { key: unknown }).key).replaceAll("~", "~0").replaceAll("/", "~1"));
-  return [prefix, ...keys].join("/");
+/** RFC 6901 JSON Pointer of a valibot issue's path, under `prefix` (e.g. "/args"). */
+export function issuePointer(issue: v.BaseIssue<unknown>, prefix = ""): string {
+  return prefix + jsonPointer((issue.path ?? []).map((item) => String((item as { key: unknown }).key)));
 }
 
-function issueMessage(issue: v.BaseIssue<unknown>): string {
+/** valibot's messages for strict objects say "Expected never"; a person reads these instead. */
+export function issueMessage(issue: v.BaseIssue<unknown>): string {
   if (issue.type === "strict_object") {
     if (!issue.path?.length) return "must be a JSON object";
     if (issue.expected === "never") return "is not a parameter of this command";
@@ -185,33 +196,16 @@ function issueMessage(issue: v.BaseIssue<unknown>): string {
   return issue.message;
 }
 
-export function validationProblem(issues: ProblemIssue[]): ProblemError {
-  return new ProblemError(422, "validation_failed", "Unprocessable Content", "the request does not match the command's argument schema", { issues });
+/** Every issue (at most 50) as a JSON Pointer and a sentence. */
+export function argIssues(issues: readonly v.BaseIssue<unknown>[], prefix = ""): ArgIssue[] {
+  return issues.slice(0, 50).map((i) => ({ path: issuePointer(i, prefix), message: issueMessage(i) }));
 }
 
-/**
- * SPEC §5: the body of POST /v1/commands/{name} is `{"args": {…}}`. `args` may be left out when
- * the command takes none. Anything else at the top level is refused, like every other object.
- */
-export function argsFromBody(body: unknown): unknown {
-  if (body === undefined || body === null) return {};
-  if (typeof body !== "object" || Array.isArray(body)) {
-    throw validationProblem([{ path: "", message: 'the body must be a JSON object {"args": {…}}' }]);
-  }
-  const extra = Object.keys(body).filter((k) => k !== "args");
-  if (extra.length) {
-    throw validationProblem(extra.slice(0, 20).map((k) => ({ path: "/" + k.replaceAll("~", "~0").replaceAll("/", "~1"), message: "is not allowed (only args)" })));
-  }
-  const args = (body as { args?: unknown }).args;
-  return args === undefined ? {} : args;
-}
-
-/** Validate `args` against the command's schema; 422 `validation_failed` with every issue. */
+/** Validate `args` against the command's schema; `validation_failed` with every issue. */
 export function validateArgs(command: CommandSpec, args: unknown): ArgValues {
   const result = v.safeParse(command.argsSchema, args, { abortPipeEarly: true });
   if (result.success) return result.output;
-  const issues = result.issues.slice(0, 50).map((i) => ({ path: pointer("/args", i), message: issueMessage(i) }));
-  throw validationProblem(issues);
+  throw refusals.invalidArgs(argIssues(result.issues, "/args"));
 }
 
 /** Pre-split an argv template (done once, at load). */

@@ -1,32 +1,22 @@
 /**
  * SPEC §5 rate limit: each client may have at most N commands running at once (default 4); one
- * more gets 429 `too_many_requests` with `Retry-After: 1`. A running long job holds its slot
+ * more is refused with `too_many_requests` (429 with `Retry-After: 1` in the API). A running long job holds its slot
  * until it ends, so a client cannot start unlimited installs by not waiting for them.
  *
  * Per client, not global: one misbehaving child must not lock another out. Slots are counted in
  * memory only; icecore is one process.
  */
-import { ProblemError } from "../api/problem.ts";
+import { refusals } from "./errors.ts";
 
 export const DEFAULT_MAX_CONCURRENT_PER_CLIENT = 4;
 
 export interface ConcurrencyLimiter {
   /** A release function (idempotent), or null when the client is at its cap. */
   tryAcquire(clientId: string): (() => void) | null;
-  /** Like tryAcquire, but throws the 429 problem. */
+  /** Like tryAcquire, but throws `too_many_requests`. */
   acquire(clientId: string): () => void;
   inFlight(clientId: string): number;
   readonly perClient: number;
-}
-
-export function tooManyRequests(perClient: number): ProblemError {
-  return new ProblemError(
-    429,
-    "too_many_requests",
-    "Too Many Requests",
-    `at most ${perClient} commands may run at once per client; wait for one to finish`,
-    { headers: { "Retry-After": "1" } },
-  );
 }
 
 export function createConcurrencyLimiter(opts: { perClient?: number } = {}): ConcurrencyLimiter {
@@ -53,7 +43,7 @@ export function createConcurrencyLimiter(opts: { perClient?: number } = {}): Con
     tryAcquire,
     acquire(clientId) {
       const release = tryAcquire(clientId);
-      if (!release) throw tooManyRequests(perClient);
+      if (!release) throw refusals.tooMany(perClient);
       return release;
     },
     inFlight: (clientId) => counts.get(clientId) ?? 0,

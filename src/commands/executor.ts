@@ -18,7 +18,7 @@
  * "stdin closed" is /dev/null (`stdin: "ignore"`): a truly closed fd 0 would be reused by the next
  * open() in the child, which is a classic source of bugs; /dev/null gives an immediate EOF.
  */
-import { ProblemError } from "../api/problem.ts";
+import { refusals } from "./errors.ts";
 import { buildArgv } from "./argv-builder.ts";
 import { FIXED_PATH } from "./catalogue.ts";
 import type { ArgValues, CommandSpec, ElevateWith, RunResult } from "./types.ts";
@@ -45,25 +45,12 @@ export function commandEnv(envAllow: readonly string[], source: Record<string, s
   return env;
 }
 
-export function elevationUnavailable(command: string): ProblemError {
-  return new ProblemError(
-    403,
-    "elevation_unavailable",
-    "Elevation Unavailable",
-    `${command} needs elevated privileges and icecore runs with --elevate-with none; restart it with --elevate-with sudo or pkexec`,
-  );
-}
-
-export function commandUnavailable(command: string, reason: string): ProblemError {
-  return new ProblemError(503, "command_unavailable", "Command Unavailable", `${command} cannot run on this machine: ${reason}`);
-}
-
 /** The complete argv to spawn: [elevation prefix...] executable, template-built args. */
 export function spawnArgv(command: CommandSpec, values: ArgValues, elevateWith: ElevateWith): string[] {
   if (command.executable === null) throw new Error(`internal: ${command.name} has no executable`);
   const argv = [command.executable, ...buildArgv(command, values)];
   if (!command.elevate) return argv;
-  if (elevateWith === "none") throw elevationUnavailable(command.name);
+  if (elevateWith === "none") throw refusals.elevationUnavailable(command.name);
   return [...ELEVATION_PREFIX[elevateWith], ...argv];
 }
 
@@ -241,7 +228,7 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
 
 /**
  * Run a synchronous command to completion. The caller has validated `values` (argv-builder) and
- * holds a concurrency slot. Elevation is refused (403) before anything is spawned.
+ * holds a concurrency slot. Elevation is refused before anything is spawned.
  */
 export async function runCommand(command: CommandSpec, values: ArgValues, opts: { elevateWith: ElevateWith; env?: Record<string, string | undefined> }): Promise<RunResult> {
   if (command.inProcess) {
@@ -249,7 +236,7 @@ export async function runCommand(command: CommandSpec, values: ArgValues, opts: 
     const stdout = JSON.stringify(command.inProcess()) + "\n";
     return { exit_code: 0, stdout, stderr: "", duration_ms: roundMs(performance.now() - started), truncated: false, timed_out: false, signal: null };
   }
-  if (!command.available) throw commandUnavailable(command.name, command.unavailableReason ?? "unavailable");
+  if (!command.available) throw refusals.unavailable(command.name, command.unavailableReason ?? "unavailable");
   const argv = spawnArgv(command, values, opts.elevateWith);
   const handle = startProcess({
     argv,

@@ -21,7 +21,7 @@ export type JobEvent =
   | { seq: number; type: "progress"; data: { message: string } }
   | { seq: number; type: "exit"; data: { exit_code: number | null; state: JobState; signal: string | null; truncated: boolean } };
 
-/** GET /v1/jobs/{id}. */
+/** GET /v1/jobs/{id} (the API's JobSchema). */
 export interface JobInfo {
   job_id: string;
   command: string;
@@ -29,8 +29,8 @@ export interface JobInfo {
   exit_code: number | null;
   signal: string | null;
   truncated: boolean;
-  created_at: string;
-  finished_at: string | null;
+  started_at: string;
+  ended_at: string | null;
   duration_ms: number | null;
 }
 
@@ -54,7 +54,13 @@ export interface StartJobOptions {
   env: Record<string, string>;
   timeoutMs: number;
   maxOutputBytes: number;
-  clientId: string;
+  /** SPEC §3: a job belongs to the child that started it, across that child's renewals. */
+  childId: string;
+  /**
+   * Called with the job's id before its process starts (the fail-closed audit record, SPEC §5);
+   * if it throws, nothing starts and the error propagates.
+   */
+  beforeStart?: (jobId: string) => void;
   /** Called once when the job reaches a final state (release a concurrency slot, audit the end). */
   onFinish?: (job: Job) => void;
 }
@@ -115,7 +121,7 @@ class LineSplitter {
 export class Job {
   readonly id: string;
   readonly command: string;
-  readonly clientId: string;
+  readonly childId: string;
   readonly createdAt = new Date();
   state: JobState = "running";
   exitCode: number | null = null;
@@ -139,12 +145,12 @@ export class Job {
   constructor(
     id: string,
     command: string,
-    clientId: string,
+    childId: string,
     private readonly limits: { events: number; bytes: number },
   ) {
     this.id = id;
     this.command = command;
-    this.clientId = clientId;
+    this.childId = childId;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -205,8 +211,8 @@ export class Job {
       exit_code: this.exitCode,
       signal: this.signal,
       truncated: this.truncated,
-      created_at: this.createdAt.toISOString(),
-      finished_at: this.finishedAt?.toISOString() ?? null,
+      started_at: this.createdAt.toISOString(),
+      ended_at: this.finishedAt?.toISOString() ?? null,
       duration_ms: this.durationMs,
     };
   }
@@ -237,7 +243,8 @@ export class JobManager {
   /** Start a job. Throws SpawnError if the program cannot be started (nothing is registered then). */
   start(opts: StartJobOptions): Job {
     this.prune();
-    const job = new Job(newJobId(), opts.command, opts.clientId, this.backlog);
+    const job = new Job(newJobId(), opts.command, opts.childId, this.backlog);
+    opts.beforeStart?.(job.id);
     const splitters = {
       stdout: new LineSplitter(this.maxLineBytes, (line) => job.append({ type: "output", data: { stream: "stdout", line } })),
       stderr: new LineSplitter(this.maxLineBytes, (line) => job.append({ type: "output", data: { stream: "stderr", line } })),
@@ -268,15 +275,26 @@ export class JobManager {
     return job;
   }
 
-  get(id: string): Job | undefined {
-    return JOB_ID_RE.test(id) ? this.jobs.get(id) : undefined;
+  /**
+   * The job `id` if `childId` started it (SPEC §3: another child's certificate gets 404 for it,
+   * exactly as for a job that does not exist).
+   */
+  get(id: string, childId: string): Job | undefined {
+    const job = JOB_ID_RE.test(id) ? this.jobs.get(id) : undefined;
+    return job?.childId === childId ? job : undefined;
   }
 
   /** SIGTERM to the job's process group now, SIGKILL after the grace. False if it already finished. */
-  cancel(id: string): boolean {
-    const job = this.get(id);
-    if (!job || job.finished || !job.handle) return false;
+  cancel(job: Job): boolean {
+    if (job.finished || !job.handle) return false;
     return this.stop(job, "cancelled");
+  }
+
+  /** SPEC §3 revocation: a child that exits or is replaced has its running jobs cancelled. */
+  cancelOwnedBy(childId: string): Job[] {
+    const jobs = this.running().filter((job) => job.childId === childId);
+    for (const job of jobs) this.stop(job, "cancelled");
+    return jobs;
   }
 
   private stop(job: Job, reason: StopReason): boolean {

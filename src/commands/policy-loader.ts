@@ -10,7 +10,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { toJsonSchema, type JsonSchema } from "@valibot/to-json-schema";
 import * as v from "valibot";
-import { checkJsonSchema } from "./argv-builder.ts";
+import { documentedCheck, issuePointer } from "./argv-builder.ts";
 import { builtinCatalogue, compileCommand, FIXED_PATH, sortedCommands } from "./catalogue.ts";
 import { checkCommand, type Violation } from "./deny-rules.ts";
 import { PolicySchema } from "./policy-schema.ts";
@@ -47,10 +47,6 @@ export interface LoadOptions {
   searchPath?: string;
 }
 
-function pointerOf(issue: v.BaseIssue<unknown>): string {
-  const keys = (issue.path ?? []).map((p) => String((p as { key: unknown }).key).replaceAll("~", "~0").replaceAll("/", "~1"));
-  return keys.length ? "/" + keys.join("/") : "";
-}
 
 function readPolicy(file: string): unknown {
   let text: string;
@@ -78,7 +74,7 @@ export function compilePolicy(value: unknown, file = "(policy)", opts: LoadOptio
     throw new PolicyError(
       file,
       parsed.issues.map((issue) => {
-        const path = pointerOf(issue);
+        const path = issuePointer(issue);
         const m = /^\/commands\/([^/]+)/.exec(path);
         return { rule: "policy_schema", command: m ? m[1]!.replaceAll("~1", "/").replaceAll("~0", "~") : "(policy)", message: issue.message, path: path || "/" };
       }),
@@ -111,10 +107,7 @@ export function argsJsonSchema(command: CommandSpec): JsonSchema {
   const schema = toJsonSchema(command.argsSchema, {
     target: "draft-2020-12",
     errorMode: "throw",
-    overrideAction: ({ valibotAction, jsonSchema }) => {
-      const extra = checkJsonSchema.get(valibotAction);
-      return extra ? { ...jsonSchema, ...extra } : undefined;
-    },
+    overrideAction: documentedCheck as never,
   }) as JsonSchema & { $schema?: string };
   delete schema.$schema; // embedded in responses and OpenAPI, where the dialect is implied
   return schema;

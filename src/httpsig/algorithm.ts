@@ -30,3 +30,19 @@ function assertP256(key: CryptoKey): void {
     throw new TypeError(`${ALGORITHM} needs an ECDSA P-256 key, got ${alg.name}${alg.namedCurve ? ` ${alg.namedCurve}` : ""}`);
   }
 }
+
+/** The order n of the P-256 group (SEC 2 §2.4.2 / FIPS 186-5 D.1.2.3). */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/**
+ * A replay key for a signature without a `nonce` (SPEC §5): the signature value itself, with `s`
+ * normalised to the lower of s and n − s. An ECDSA signature (r, s) has a twin (r, n − s) that
+ * verifies too; without the normalisation a captured request could be replayed under its twin.
+ */
+export function replayKeyOf(signature: Uint8Array): string {
+  if (signature.length !== SIGNATURE_BYTES) return Buffer.from(signature).toString("base64");
+  const hex = Buffer.from(signature).toString("hex");
+  const s = BigInt(`0x${hex.slice(64)}`);
+  const low = s > P256_ORDER / 2n ? P256_ORDER - s : s;
+  return `${hex.slice(0, 64)}${low.toString(16).padStart(64, "0")}`;
+}

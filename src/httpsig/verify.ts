@@ -38,15 +38,17 @@ export class SignatureFailure extends Error {
 /** RFC 9421 §2.3 parameters icecore accepts; anything else is refused rather than silently signed over. */
 const KNOWN_PARAMS = new Set(["created", "expires", "nonce", "alg", "keyid", "tag"]);
 /** Bounds that keep the replay cache's memory per entry small (src/api/replay-cache.ts). */
-export const NONCE_MIN_LENGTH = 16;
+export const NONCE_MIN_LENGTH = 8;
 export const NONCE_MAX_LENGTH = 128;
 export const KEYID_MAX_LENGTH = 128;
 
 export interface SignatureParameters {
   created: number;
-  nonce: string;
+  /** RFC 9421 §2.3: optional; without it the signature value is the replay key (SPEC §5). */
+  nonce?: string;
   keyid: string;
-  alg: string;
+  /** RFC 9421 §2.3: optional; the registered key fixes the algorithm. Present, it must be ours. */
+  alg?: string;
   expires?: number;
   tag?: string;
 }
@@ -84,8 +86,9 @@ function parseField(headers: Headers, name: string): Dictionary {
  * - Signature-Input's member is an Inner List of plain sf-strings, Signature's a Byte Sequence;
  * - covered components ⊆ {@method, @target-uri, content-digest}, with @method and @target-uri
  *   always, content-digest whenever there is a body (RFC 9421 §7.2.8: the body is otherwise unsigned);
- * - `alg` exactly ecdsa-p256-sha256 (RFC 9421 §7.3.6: never let the message pick the algorithm
- *   freely), `keyid`, `created` and `nonce` present with the right types.
+ * - `keyid` and `created` present; `alg` and `nonce` optional (RFC 9421 §2.3, so maintained
+ *   implementations interoperate with their defaults), but `alg`, when present, exactly
+ *   ecdsa-p256-sha256 (RFC 9421 §7.3.6: the message never picks the algorithm; the key does).
  */
 export function parseSignature(headers: Headers, opts: { hasBody: boolean }): ParsedSignature {
   if (!headers.has("signature-input") || !headers.has("signature")) {
@@ -122,11 +125,11 @@ export function parseSignature(headers: Headers, opts: { hasBody: boolean }): Pa
   const tag = rawParams.get("tag");
   if (typeof created !== "number" || !Number.isSafeInteger(created)) throw invalid("`created` must be an Integer");
   if (expires !== undefined && (typeof expires !== "number" || !Number.isSafeInteger(expires))) throw invalid("`expires` must be an Integer");
-  if (typeof nonce !== "string" || nonce.length < NONCE_MIN_LENGTH || nonce.length > NONCE_MAX_LENGTH) {
+  if (nonce !== undefined && (typeof nonce !== "string" || nonce.length < NONCE_MIN_LENGTH || nonce.length > NONCE_MAX_LENGTH)) {
     throw invalid(`\`nonce\` must be a String of ${NONCE_MIN_LENGTH}–${NONCE_MAX_LENGTH} characters`);
   }
   if (typeof keyid !== "string" || keyid.length === 0 || keyid.length > KEYID_MAX_LENGTH) throw invalid("`keyid` must be a non-empty String");
-  if (alg !== ALGORITHM) throw invalid(`\`alg\` must be the String "${ALGORITHM}"`);
+  if (alg !== undefined && alg !== ALGORITHM) throw invalid(`\`alg\` must be the String "${ALGORITHM}" when present`);
   if (tag !== undefined && typeof tag !== "string") throw invalid("`tag` must be a String");
 
   const [sigValue, sigParams] = sigMember;
@@ -134,7 +137,9 @@ export function parseSignature(headers: Headers, opts: { hasBody: boolean }): Pa
     throw invalid("the Signature member must be a Byte Sequence (RFC 9421 §4.2)");
   }
 
-  const params: SignatureParameters = { created, nonce, keyid, alg };
+  const params: SignatureParameters = { created, keyid };
+  if (nonce !== undefined) params.nonce = nonce as string;
+  if (alg !== undefined) params.alg = alg as string;
   if (expires !== undefined) params.expires = expires as number;
   if (tag !== undefined) params.tag = tag as string;
   return { label, components, params, signatureParams: serializeInnerList(inner), signature: new Uint8Array(sigValue) };

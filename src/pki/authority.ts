@@ -2,6 +2,7 @@ import { x509 } from "./x509.ts";
 import { ECDSA_P256, SIGNING_ALGORITHM, randomSerialHex } from "./algorithms.ts";
 import { clientIdOf } from "./client-id.ts";
 import { certificatePem, privateKeyPem } from "./pem.ts";
+import { assertP256 } from "./p256.ts";
 
 /** Certificates are back-dated this much so a peer whose clock lags a little still accepts them. */
 export const BACKDATE_MS = 60_000;
@@ -23,16 +24,21 @@ export interface ServerIdentity {
   readonly notAfter: Date;
 }
 
-export interface ClientIdentity {
+/** A client leaf (EKU clientAuth) for a public key, whoever generated it (SPEC §3). */
+export interface ClientCertificate {
   readonly cert: x509.X509Certificate;
   readonly certPem: Uint8Array;
-  readonly keyPem: Uint8Array;
   readonly clientId: string;
   readonly commonName: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** Public key, kept so the signature layer can verify this client's requests. */
   readonly publicKey: CryptoKey;
+}
+
+/** A client leaf whose key icecore generated: the one that crosses the handoff, once (SPEC §4). */
+export interface ClientIdentity extends ClientCertificate {
+  readonly keyPem: Uint8Array;
 }
 
 export interface LeafOptions {
@@ -75,10 +81,10 @@ async function issueLeaf(
   subject: string,
   purpose: string,
   extra: x509.Extension[],
+  publicKey: CryptoKey,
   opts: LeafOptions,
-): Promise<{ cert: x509.X509Certificate; keys: CryptoKeyPair; notBefore: Date; notAfter: Date }> {
+): Promise<{ cert: x509.X509Certificate; notBefore: Date; notAfter: Date }> {
   const now = Date.now();
-  const keys = await generateKeyPair(true);
   const notBefore = opts.notBefore ?? new Date(now - BACKDATE_MS);
   // A leaf never outlives its issuer: a client would refuse the chain after the CA expires anyway.
   const notAfter = opts.notAfter ?? new Date(Math.min(now + opts.ttlMs, ca.notAfter.getTime()));
@@ -89,18 +95,18 @@ async function issueLeaf(
     notBefore,
     notAfter,
     signingAlgorithm: SIGNING_ALGORITHM,
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: ca.privateKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension(opts.extendedKeyUsage ?? [purpose], false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
       ...extra,
     ],
   });
-  return { cert, keys, notBefore, notAfter };
+  return { cert, notBefore, notAfter };
 }
 
 /** SPEC §3: SAN IP 127.0.0.1, IP ::1, DNS localhost; EKU serverAuth. */
@@ -110,22 +116,26 @@ export async function mintServerIdentity(ca: CertificateAuthority, opts: LeafOpt
     { type: "ip", value: "::1" },
     { type: "dns", value: "localhost" },
   ]);
-  const { cert, keys, notAfter } = await issueLeaf(ca, "CN=icecore server", x509.ExtendedKeyUsage.serverAuth, [san], opts);
+  const keys = await generateKeyPair(true);
+  const { cert, notAfter } = await issueLeaf(ca, "CN=icecore server", x509.ExtendedKeyUsage.serverAuth, [san], keys.publicKey, opts);
   return { cert, certPem: certificatePem(cert), keyPem: await privateKeyPem(keys.privateKey), notAfter };
 }
 
-/** SPEC §3: CN=icecore-client-<n>; EKU clientAuth. */
-export async function mintClientIdentity(ca: CertificateAuthority, serial: number, opts: LeafOptions): Promise<ClientIdentity> {
+/**
+ * SPEC §3: CN=icecore-client-<n>; EKU clientAuth, for `publicKey` (an ECDSA P-256 verify key).
+ * Renewal passes a key the child generated (SPEC §3 "rotation by renewal"): no private key
+ * crosses any channel.
+ */
+export async function issueClientCertificate(ca: CertificateAuthority, publicKey: CryptoKey, serial: number, opts: LeafOptions): Promise<ClientCertificate> {
+  assertP256(publicKey, "ECDSA", "a client's public key");
   const commonName = `icecore-client-${serial}`;
-  const { cert, keys, notBefore, notAfter } = await issueLeaf(ca, `CN=${commonName}`, x509.ExtendedKeyUsage.clientAuth, [], opts);
-  return {
-    cert,
-    certPem: certificatePem(cert),
-    keyPem: await privateKeyPem(keys.privateKey),
-    clientId: clientIdOf(cert.rawData),
-    commonName,
-    notBefore,
-    notAfter,
-    publicKey: keys.publicKey,
-  };
+  const { cert, notBefore, notAfter } = await issueLeaf(ca, `CN=${commonName}`, x509.ExtendedKeyUsage.clientAuth, [], publicKey, opts);
+  return { cert, certPem: certificatePem(cert), clientId: clientIdOf(cert.rawData), commonName, notBefore, notAfter, publicKey };
+}
+
+/** A client leaf with a key icecore generates (the handoff's, SPEC §4). */
+export async function mintClientIdentity(ca: CertificateAuthority, serial: number, opts: LeafOptions): Promise<ClientIdentity> {
+  const keys = await generateKeyPair(true);
+  const certificate = await issueClientCertificate(ca, keys.publicKey, serial, opts);
+  return { ...certificate, keyPem: await privateKeyPem(keys.privateKey) };
 }

@@ -1,30 +1,29 @@
 /**
- * One `icecore run`: mint the PKI, bind the API port, open the one-time endpoint, spawn the
- * child, hand it its bundle, then serve until the child exits or a signal arrives.
- * SPEC §2 (events, exit statuses), §3, §4, §5 (order: port bound before the child starts).
+ * One `icecore run` (SPEC §2–§5, §7), as a composition of small calls: mint the CA and the
+ * server's identity, bind the API port (nothing served yet), run each instance of the child
+ * (enrol, hand off, supervise, restart), serve the API from the first delivery on, and shut
+ * everything down on a signal or when the last instance has ended.
+ *
+ * Start-up order keeps the handoff fast (SPEC §4, issue "nothing heavy before the handoff"): the
+ * API app (routes, schemas, OpenAPI, jose) is imported only once the first child has its bundle;
+ * a request arriving in between waits for it, and one before any delivery gets 503 `not_ready`.
  */
-import { mintAuthority, mintClientIdentity, mintServerIdentity, type ClientIdentity } from "../pki/authority.ts";
-import { encodeBundle } from "../handoff/bundle.ts";
-import { openEndpoint, type OneTimeEndpoint } from "../handoff/endpoint.ts";
-import { spawnChild, type ChildExit, type SupervisedChild } from "../child/supervisor.ts";
-import { listenTls, type ApiServer } from "../api/server.ts";
-import { createApp } from "../api/app.ts";
-import type { ClientLease } from "../api/routes/info.ts";
-import { ClientRegistry } from "../api/client-registry.ts";
-import { mintServerKey } from "../api/server-key.ts";
-import { openApiRoutes } from "../api/routes/openapi.ts";
-import { commandRoutes, createConcurrencyLimiter, JobManager } from "../commands/index.ts";
-import type { Catalogue } from "../commands/types.ts";
-import type { ElevateWith } from "../commands/types.ts";
+import type { Catalogue, ElevateWith } from "../commands/index.ts";
+import type { ConsoleAsset } from "../api/routes/console.ts";
 import type { Platform } from "../platform/platform.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
+import type { ChildSession, HandoffContext } from "./child-session.ts";
+import { runInstance, type InstanceOutcome } from "./instance.ts";
+import { startCoreServices } from "./services.ts";
 
 export interface CoreOptions {
   port: number;
   handoffTimeoutMs: number;
   certTtlMs: number;
   onChildExit: "exit" | "restart";
+  /** SPEC §2 --instances: this many children at once, each with its own endpoint and identity. */
+  instances: number;
   /** The child's command; `--pipe-name <name>` is appended. */
   child: string[];
   platform: Platform;
@@ -33,170 +32,88 @@ export interface CoreOptions {
   elevateWith: ElevateWith;
   logger: Logger;
   audit: AuditLog;
+  consoleAssets?: ReadonlyMap<string, ConsoleAsset>;
+  /** Resolves with a signal's name to stop (SIGTERM/SIGINT in the CLI). */
+  interrupted: Promise<string>;
 }
 
+/**
+ * How the run ended. `status` follows SPEC §2 and the README: with one instance, its child's
+ * status; with several, the last non-zero status of an instance to end (69 for one whose handoff
+ * failed, and then `handoffFailure` says why), else 0.
+ */
 export type CoreOutcome =
-  | { kind: "child_exited"; exit: ChildExit }
-  | { kind: "handoff_failed"; reason: string }
+  | { kind: "ended"; status: number; handoffFailure: string | null }
   | { kind: "signal"; signal: string };
 
-const RESTART_LIMIT = 5;
-const RESTART_WINDOW_MS = 60_000;
+/** How often expired identities and replay keys are forgotten (memory follows the live load). */
+const MAINTENANCE_MS = 30_000;
+const HANDOFF_FAILED = 69;
 
 export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
   const { logger, audit, platform } = options;
-  const ca = await mintAuthority();
-  const server = await mintServerIdentity(ca, { ttlMs: ca.notAfter.getTime() - Date.now() });
-  const serverKey = await mintServerKey();
-  const registry = new ClientRegistry();
-  logger.event("certs_minted", { ca_not_after: ca.notAfter.toISOString() });
-
-  let ready = false;
-  let lease: ClientLease | null = null;
-  let api: ApiServer | null = null;
-  api = listenTls(options.port, { caCertPem: ca.certPem, serverCertPem: server.certPem, serverKeyPem: server.keyPem }, (request, bunServer) =>
-    app.fetch(request, { server: bunServer }),
-  );
-  server.keyPem.fill(0);
-  const jobs = new JobManager();
-  const apiUrl = () => api!.url;
-  const app = createApp({
-    routes: [
-      commandRoutes({ catalogue: options.catalogue, elevateWith: options.elevateWith, audit, jobs, limiter: createConcurrencyLimiter(), logger }),
-      openApiRoutes({ apiUrl, catalogue: options.catalogue }),
-    ],
-    port: api.port,
+  const core = await startCoreServices({
+    port: options.port,
+    certTtlMs: options.certTtlMs,
+    catalogue: options.catalogue,
+    elevateWith: options.elevateWith,
     logger,
     audit,
-    isReady: () => ready,
-    registry,
-    serverKey: serverKey.privateKey,
-    info: { apiUrl, currentLease: () => lease },
+    ...(options.consoleAssets ? { consoleAssets: options.consoleAssets } : {}),
   });
+  const { identity } = core;
+  const maintenance = setInterval(() => {
+    identity.registry.prune();
+    core.replayCache()?.sweep();
+  }, MAINTENANCE_MS);
+  maintenance.unref?.();
 
-  let clientSerial = 0;
-  let child: SupervisedChild | null = null;
-  let endpoint: OneTimeEndpoint | null = null;
-  let stopping: string | null = null;
-  const signalled = new Promise<string>((resolve) => {
-    const on = (signal: NodeJS.Signals) => {
-      stopping = signal;
-      resolve(signal);
-    };
-    process.once("SIGTERM", on);
-    process.once("SIGINT", on);
-  });
-
-  const handOff = async (): Promise<{ ok: true } | { ok: false; reason: string }> => {
-    const serial = ++clientSerial;
-    let identity: Promise<ClientIdentity> | null = null;
-    // Registered the moment it exists: its signatures must verify as soon as the child has it.
-    const mintClient = () =>
-      (identity ??= mintClientIdentity(ca, serial, { ttlMs: options.certTtlMs }).then((client) => {
-        registry.register(client);
-        return client;
-      }));
-    let ep: OneTimeEndpoint;
-    try {
-      ep = openEndpoint({
-      platform,
-      payload: async () => {
-        const client = await mintClient();
-        const bytes = encodeBundle({
-          caCertPem: ca.certPem,
-          clientCertPem: client.certPem,
-          clientKeyPem: client.keyPem,
-          apiUrl: api!.url,
-          clientId: client.clientId,
-          notAfter: client.notAfter,
-          serverKey: serverKey.publicJwk,
-        });
-        client.keyPem.fill(0);
-        return bytes;
-      },
-      onRejected: (rejection) => {
-        const fields = { pid: rejection.pid, uid: rejection.uid, exe: rejection.exe, reason: rejection.reason, count: rejection.count };
-        audit.record({ event: "handoff_peer_rejected", ...fields });
-        logger.event("handoff_peer_rejected", fields);
-      },
-      });
-    } catch (error) {
-      // SPEC §4.4: a name that cannot be bound (taken) aborts the run; it is never reused.
-      const reason = `could not open the handoff endpoint: ${(error as Error).message}`;
-      audit.record({ event: "handoff_failed", reason });
-      return { ok: false, reason };
-    }
-    endpoint = ep;
-    logger.event("handoff_listening", { name: ep.name });
-    child = spawnChild(options.child, ep.name);
-    ep.expectChild(child.pid);
-    logger.event("child_spawned", { pid: child.pid });
-    // The client leaf is minted while the child starts up, off the critical path.
-    void mintClient().catch(() => {});
-
-    let timer: Timer | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`the child did not connect within ${options.handoffTimeoutMs} ms`), options.handoffTimeoutMs);
-    });
-    const childDied = child.exited.then((exit) => `the child exited (status ${exit.status}) before taking its bundle`);
-    const outcome = await Promise.race([
-      ep.delivered.then((d) => ({ delivered: d })),
-      timeout.then((reason) => ({ reason })),
-      childDied.then((reason) => ({ reason })),
-      signalled.then((signal) => ({ reason: `interrupted by ${signal}` })),
-    ]).catch((error: Error) => ({ reason: error.message }));
-    clearTimeout(timer);
-    if ("delivered" in outcome) {
-      const client = await mintClient();
-      lease = { notAfter: client.notAfter, rotatesAt: null };
-      logger.event("handoff_delivered", { pid: outcome.delivered.peer.pid, client_id: client.clientId, bytes: outcome.delivered.bytes });
-      const { openedAt, writtenAt, closedAt } = outcome.delivered;
-      logger.event("handoff_closed", {
-        lifetime_ms: Number((closedAt - openedAt).toFixed(3)),
-        closed_before_write_ms: Number((writtenAt - closedAt).toFixed(3)),
-      });
-      return { ok: true };
-    }
-    ep.destroy(outcome.reason);
-    logger.event("handoff_closed", { reason: outcome.reason });
-    audit.record({ event: "handoff_failed", reason: outcome.reason });
-    await child.terminate();
-    return { ok: false, reason: outcome.reason };
+  const context: HandoffContext = {
+    platform,
+    identity,
+    bundle: core.bundle,
+    handoffTimeoutMs: options.handoffTimeoutMs,
+    logger,
+    audit,
   };
+  const sessions = new Set<ChildSession>();
+  let stopping: string | null = null;
+  void options.interrupted.then((signal) => (stopping = signal));
 
-  const restarts: number[] = [];
+  // In the order the instances END: the run's status is the last non-zero one.
+  const outcomes: InstanceOutcome[] = [];
   try {
-    for (;;) {
-      const handed = await handOff();
-      if (!handed.ok) {
-        if (stopping) return { kind: "signal", signal: stopping };
-        return { kind: "handoff_failed", reason: handed.reason };
-      }
-      if (!ready) {
-        ready = true;
-        logger.event("api_ready", { url: api.url });
-      }
-      const current = child!;
-      const ended = await Promise.race([current.exited, signalled.then(() => null)]);
-      if (ended === null) return { kind: "signal", signal: stopping! };
-      logger.event("child_exited", { pid: current.pid, status: ended.status, signal: ended.signal });
-      if (options.onChildExit === "exit") return { kind: "child_exited", exit: ended };
-      const now = Date.now();
-      restarts.push(now);
-      while (restarts.length && now - restarts[0]! > RESTART_WINDOW_MS) restarts.shift();
-      if (restarts.length > RESTART_LIMIT) {
-        logger.event("restart_limit", { restarts: restarts.length, window_ms: RESTART_WINDOW_MS });
-        return { kind: "child_exited", exit: ended };
-      }
-    }
+    await Promise.all(
+      Array.from({ length: options.instances }, (_, i) =>
+        runInstance({
+          instance: i + 1,
+          command: options.child,
+          onChildExit: options.onChildExit,
+          context,
+          interrupted: options.interrupted,
+          sessions,
+          onDelivered: () => void core.serveApi(),
+        }).then((outcome) => void outcomes.push(outcome)),
+      ),
+    );
   } finally {
-    (endpoint as OneTimeEndpoint | null)?.destroy("shutting down");
-    const running = child as SupervisedChild | null;
-    // SPEC §7: stop accepting and let requests finish (≤ 5 s). Jobs end alongside: a job's SSE
-    // stream is a request that only finishes when its job does. Then the child goes.
-    await Promise.all([api.stop(5000), jobs.shutdown()]);
-    await running?.terminate();
-    logger.event("shutdown", { reason: stopping ?? "child exited" });
-    audit.record({ event: "shutdown", reason: stopping ?? "child exited" });
+    clearInterval(maintenance);
+    const reason = stopping ?? "the last child exited";
+    // SPEC §7: tell the children, stop accepting and let requests finish (≤ 5 s); jobs end
+    // alongside (a job's SSE stream is a request that only finishes when its job does); then
+    // the children go.
+    await core.stop(reason);
+    await Promise.all([...sessions].map((session) => session.child.terminate()));
+    for (const session of sessions) identity.revokeChild(session.childId, "shutdown");
+    logger.event("shutdown", { reason });
+    audit.note({ event: "shutdown", reason });
   }
+  if (stopping) return { kind: "signal", signal: stopping };
+  let status = 0;
+  let handoffFailure: string | null = null;
+  for (const outcome of outcomes) {
+    if (outcome.kind === "exited" && outcome.exit.status !== 0) [status, handoffFailure] = [outcome.exit.status, null];
+    if (outcome.kind === "handoff_failed") [status, handoffFailure] = [HANDOFF_FAILED, outcome.reason];
+  }
+  return { kind: "ended", status, handoffFailure };
 }

@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createLogger } from "../../src/log/logger.ts";
 import { VERSION } from "../../src/version.ts";
+import { signRequest } from "../../src/httpsig/sign.ts";
+import { importClientKey } from "../../src/client/request-signer.ts";
 import { startPkiFixture, tlsRequest, type PkiFixture, type TlsRequestOptions, type TlsResponse } from "../support/pki-fixture.ts";
 
 let fx: PkiFixture;
@@ -183,9 +185,9 @@ describe("problem+json and readiness (SPEC §5)", () => {
     expect(problem.title).toBe("Not Found");
   });
 
-  // Guards: handoffGate ("nothing is served before the handoff completes").
-  test("isReady() false → 503 not_ready on every route, with Retry-After", async () => {
-    const notReady = await startPkiFixture({ isReady: () => false });
+  // Guards: listenTls's not-ready answer ("nothing is served before the handoff completes").
+  test("before the first handoff → 503 not_ready on every route, with Retry-After", async () => {
+    const notReady = await startPkiFixture({ serve: false });
     try {
       for (const path of ["/v1/health", "/v1/info", "/"]) {
         const response = await tlsRequest({ port: notReady.port, ca: notReady.caPem, ...notReady.clientTls, path });
@@ -198,13 +200,12 @@ describe("problem+json and readiness (SPEC §5)", () => {
     }
   });
 
-  test("the gate opens when isReady() turns true", async () => {
-    let ready = false;
-    const gated = await startPkiFixture({ isReady: () => ready });
+  test("served from the first delivery on", async () => {
+    const gated = await startPkiFixture({ serve: false });
     try {
       const base = { port: gated.port, ca: gated.caPem, ...gated.clientTls };
       expect((await tlsRequest(base)).status).toBe(503);
-      ready = true;
+      await gated.core.serveApi();
       expect((await tlsRequest(base)).status).toBe(200);
     } finally {
       await gated.stop();
@@ -213,8 +214,7 @@ describe("problem+json and readiness (SPEC §5)", () => {
 });
 
 describe("GET /v1/info (SPEC §5)", () => {
-  test("version, platform, api_url; client.not_after and rotation when a lease is set", async () => {
-    fx.setLease(null);
+  test("version, platform, api_url and the rotation schedule; the caller's certificate only when signed", async () => {
     const before = await request({ path: "/v1/info" });
     expect(before.status).toBe(200);
     const bare = JSON.parse(before.body);
@@ -223,18 +223,20 @@ describe("GET /v1/info (SPEC §5)", () => {
     expect(bare.api_url).toBe(fx.url);
     expect(typeof bare.uptime_ms).toBe("number");
     expect(bare.client).toBeNull();
+    expect(bare.rotation).toEqual({ cert_ttl_ms: 3600_000, rotate_at_fraction: 2 / 3, grace_ms: 60_000 });
 
-    const notAfter = new Date(Date.now() + 3600_000);
-    const rotatesAt = new Date(Date.now() + 2400_000);
-    fx.setLease({ notAfter, rotatesAt });
-    const after = await request({ path: "/v1/info" });
+    const url = `${fx.url}/v1/info`;
+    const signature = await signRequest({ method: "GET", url, key: await importClientKey(fx.client.keyPem), keyId: fx.client.clientId });
+    const after = await request({ path: "/v1/info", headers: signature as unknown as Record<string, string> });
     expect(after.status).toBe(200);
     const info = JSON.parse(after.body);
-    expect(info.client.not_after).toBe(notAfter.toISOString());
-    expect(info.rotation.next_at).toBe(rotatesAt.toISOString());
+    expect(info.client.client_id).toBe(fx.client.clientId);
+    expect(info.client.child_id).toBe(fx.childId);
+    expect(info.client.not_after).toBe(fx.client.notAfter.toISOString());
+    // 2/3 of the hour the fixture's leaves live, counted from their issue a moment ago.
+    expect(Math.abs(Date.parse(info.client.renew_at) - (Date.now() + (2 / 3) * 3600_000))).toBeLessThan(60_000);
     // Nothing secret in /v1/info.
     expect(after.body).not.toContain("-----BEGIN");
-    fx.setLease(null);
   });
 });
 

@@ -1,23 +1,29 @@
 import { describe, expect, test } from "bun:test";
 import { Hono } from "hono";
-import { ProblemError, problemResponse } from "../../src/api/problem.ts";
-import { DEFAULT_MAX_BODY_BYTES, parseBodyMediaType, readBody, type BodyEnv } from "../../src/api/middleware/body.ts";
+import * as v from "valibot";
+import { problemResponse } from "../../src/api/problem.ts";
+import { problemOf } from "../../src/api/problem-map.ts";
+import { validJson } from "../../src/api/request-checks.ts";
+import { DEFAULT_MAX_BODY_BYTES, parseBodyMediaType, readBody } from "../../src/api/middleware/body.ts";
 import { decodeBody } from "../../src/api/middleware/jwe-body.ts";
 import { mintServerKey } from "../../src/api/server-key.ts";
 
 const URL_ = "http://127.0.0.1:41234/v1/commands/x";
 
-/** readBody + decodeBody and a counting handler: the body part of the chain on its own. */
+/** readBody + decodeBody + a JSON validator and a counting handler: the body part of the chain on its own. */
 async function bodyApp(maxBytes?: number) {
   const serverKey = await mintServerKey();
   const calls = { n: 0, raw: 0 };
-  const app = new Hono<BodyEnv>();
-  app.onError((err, c) => (err instanceof ProblemError ? problemResponse(c, err) : c.text(String(err), 500)));
-  app.use(readBody(maxBytes ? { maxBytes } : {}), decodeBody({ serverKey: serverKey.privateKey }));
-  app.post("/v1/commands/:name", (c) => {
+  const app = new Hono<any>();
+  app.onError((err, c) => {
+    const problem = problemOf(err);
+    return problem ? problemResponse(c, problem) : c.text(String(err), 500);
+  });
+  app.post("/v1/commands/:name", readBody(maxBytes ? { maxBytes } : {}), decodeBody({ serverKey: serverKey.privateKey }), validJson(v.unknown()), (c) => {
     calls.n++;
     calls.raw = c.get("rawBody").length;
-    return c.json({ body: c.get("body") ?? null, mediaType: c.get("bodyMediaType") });
+    const body = c.get("bodyText") === null ? null : c.req.valid("json");
+    return c.json({ body, mediaType: c.get("bodyMediaType") });
   });
   return { app, calls };
 }

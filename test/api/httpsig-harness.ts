@@ -5,13 +5,13 @@
  */
 import { Hono } from "hono";
 import { ProblemError, problemResponse } from "../../src/api/problem.ts";
-import { ClientRegistry } from "../../src/api/client-registry.ts";
+import { IdentityRegistry } from "../../src/identity/registry.ts";
 import { ReplayCache } from "../../src/api/replay-cache.ts";
-import { readBody, type BodyEnv } from "../../src/api/middleware/body.ts";
+import { readBody } from "../../src/api/middleware/body.ts";
 import { verifySignature } from "../../src/api/middleware/signature.ts";
 import { decodeBody } from "../../src/api/middleware/jwe-body.ts";
 import { mintServerKey, type ServerKey } from "../../src/api/server-key.ts";
-import { mintAuthority, mintClientIdentity, type CertificateAuthority, type ClientIdentity } from "../../src/pki/authority.ts";
+import { mintAuthority, mintClientIdentity, type CertificateAuthority, type ClientCertificate, type ClientIdentity } from "../../src/pki/authority.ts";
 import { signRequest } from "../../src/httpsig/sign.ts";
 import { importClientKey } from "../../src/client/request-signer.ts";
 
@@ -19,11 +19,13 @@ export const BASE_URL = "https://127.0.0.1:41234";
 export const HOUR_MS = 3600_000;
 
 export interface Harness {
-  app: Hono<BodyEnv>;
+  app: Hono<any>;
   ca: CertificateAuthority;
   client: ClientIdentity;
   clientKey: CryptoKey;
-  registry: ClientRegistry;
+  registry: IdentityRegistry;
+  /** Registers `certificate` as the only leaf of a new child; returns the child_id. */
+  register(certificate: ClientCertificate): string;
   replayCache: ReplayCache;
   serverKey: ServerKey;
   /** Number of times a route handler ran: the proof that a refused request executed nothing. */
@@ -35,32 +37,42 @@ export interface Harness {
 export async function makeHarness(opts: { maxBytes?: number; replayMaxEntries?: number; windowSeconds?: number } = {}): Promise<Harness> {
   const ca = await mintAuthority();
   const client = await mintClientIdentity(ca, 1, { ttlMs: HOUR_MS });
-  const registry = new ClientRegistry();
-  registry.register(client);
   const clock = { now: Date.now() };
   const now = () => clock.now;
+  const registry = new IdentityRegistry({ now });
+  const register = (certificate: ClientCertificate) => {
+    const child = registry.addChild(1);
+    registry.addLeaf(child.childId, certificate);
+    return child.childId;
+  };
+  register(client);
   const replayCache = new ReplayCache({ now, ...(opts.replayMaxEntries ? { maxEntries: opts.replayMaxEntries } : {}) });
   const serverKey = await mintServerKey();
   const calls: Harness["calls"] = { n: 0 };
 
-  const app = new Hono<BodyEnv>();
+  const app = new Hono<any>();
   app.onError((err, c) => (err instanceof ProblemError ? problemResponse(c, err) : c.text(`unexpected: ${err.message}`, 500)));
-  app.use(
+  const checks = [
     readBody(opts.maxBytes ? { maxBytes: opts.maxBytes } : {}),
-    verifySignature({ registry, replayCache, now, ...(opts.windowSeconds ? { windowSeconds: opts.windowSeconds } : {}) }),
+    verifySignature({ mode: "required", identities: registry, replayCache, now, ...(opts.windowSeconds ? { windowSeconds: opts.windowSeconds } : {}) }),
     decodeBody({ serverKey: serverKey.privateKey }),
-  );
-  const handler = (c: any) => {
+  ] as const;
+  const handler = async (c: any) => {
     calls.n++;
-    calls.clientId = c.get("clientId");
-    calls.body = c.get("body");
-    return c.json({ ok: true, clientId: c.get("clientId") ?? null, body: c.get("body") ?? null });
+    const clientId = c.get("caller")?.clientId;
+    const text = c.get("bodyText");
+    const body = text ? JSON.parse(text) : undefined;
+    calls.clientId = clientId;
+    calls.body = body;
+    return c.json({ ok: true, clientId: clientId ?? null, body: body ?? null });
   };
-  app.post("/v1/commands/:name", handler);
-  app.delete("/v1/jobs/:id", handler);
+  // Every unsafe method and any path below, so a tampered method or path meets the signature check
+  // (the real app answers such requests 405 or 404: refused either way).
+  for (const path of ["/v1/commands/*", "/v1/jobs/*"]) app.on(["POST", "PUT", "PATCH", "DELETE"], path, checks[0], checks[1], checks[2], handler);
+  // Mounted without the checks, as the real API mounts its unsigned routes.
   app.get("/v1/health", handler);
 
-  return { app, ca, client, clientKey: await importClientKey(client.keyPem), registry, replayCache, serverKey, calls, clock };
+  return { app, ca, client, clientKey: await importClientKey(client.keyPem), registry, register, replayCache, serverKey, calls, clock };
 }
 
 export interface SignedRequestSpec {

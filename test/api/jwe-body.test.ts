@@ -1,8 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import { Hono } from "hono";
 import { CompactEncrypt, calculateJwkThumbprint, importJWK } from "jose";
-import { ProblemError, problemResponse } from "../../src/api/problem.ts";
-import { readBody, type BodyEnv } from "../../src/api/middleware/body.ts";
+import * as v from "valibot";
+import { problemResponse } from "../../src/api/problem.ts";
+import { problemOf } from "../../src/api/problem-map.ts";
+import { validJson } from "../../src/api/request-checks.ts";
+import { readBody } from "../../src/api/middleware/body.ts";
 import { decodeBody } from "../../src/api/middleware/jwe-body.ts";
 import { mintServerKey, type ServerKey } from "../../src/api/server-key.ts";
 import { createBodyEncryptor, encryptJsonBody, importServerKey } from "../../src/client/body-encryption.ts";
@@ -13,18 +16,20 @@ const URL_ = "http://127.0.0.1:41234/v1/commands/x";
 
 async function jweApp(serverKey: ServerKey) {
   const calls = { n: 0, body: undefined as unknown };
-  const app = new Hono<BodyEnv>();
-  app.onError((err, c) => (err instanceof ProblemError ? problemResponse(c, err) : c.text(String(err), 500)));
-  app.use(readBody(), decodeBody({ serverKey: serverKey.privateKey }));
-  app.post("/v1/commands/:name", (c) => {
+  const app = new Hono<any>();
+  app.onError((err, c) => {
+    const problem = problemOf(err);
+    return problem ? problemResponse(c, problem) : c.text(String(err), 500);
+  });
+  app.post("/v1/commands/:name", readBody(), decodeBody({ serverKey: serverKey.privateKey }), validJson(v.unknown()), (c) => {
     calls.n++;
-    calls.body = c.get("body");
+    calls.body = c.req.valid("json");
     return c.json({ ok: true });
   });
   return { app, calls };
 }
 
-const post = (app: Hono<BodyEnv>, body: Uint8Array | string, contentType = "application/jose") =>
+const post = (app: Hono<any>, body: Uint8Array | string, contentType = "application/jose") =>
   app.request(URL_, { method: "POST", body, headers: { "Content-Type": contentType } });
 
 async function expect400(res: Response, code: string) {

@@ -104,7 +104,7 @@ describe("mTLS on the Core API (SPEC §8.3)", () => {
     expect(eku?.usages).toEqual([x509.ExtendedKeyUsage.serverAuth]);
     expectRefused(await tlsRequest({ port: fx.port, ca: fx.caPem, ...tlsMaterialOf(wrongPurpose) }), "serverAuth-only certificate");
     // The server's own certificate is CA-signed too, and serverAuth-only: it must not work as a client.
-    expectRefused(await tlsRequest({ port: fx.port, ca: fx.caPem, ...tlsMaterialOf(fx.server) }), "the server's certificate as a client");
+    expectRefused(await tlsRequest({ port: fx.port, ca: fx.caPem, ...tlsMaterialOf(await fx.serverRoleIdentity()) }), "the server's certificate as a client");
   });
 
   // Guards: validity period checks on the client certificate (expired leaves must stop working).
@@ -283,12 +283,12 @@ describe("the client verifies the SERVER against the bundle's CA only (SPEC §5)
           serverKey: { kty: serverKey.kty, crv: serverKey.crv, x: serverKey.x, y: serverKey.y },
         }),
       );
-    const good = await (await createCoreClient(bundleFor(fx.url))).get<{ status: string }>("/v1/health");
+    const good = await (await createCoreClient(bundleFor(fx.url))).api.v1.health.$get();
     expect(good.status).toBe(200);
-    expect(good.body).toEqual({ status: "ok" });
+    expect(await good.json()).toEqual({ status: "ok" });
 
     const rogueClient = await createCoreClient(bundleFor(rogueServer.url));
-    const error = await rogueClient.get("/v1/health").then(
+    const error = await rogueClient.api.v1.health.$get().then(
       () => null,
       (e: Error) => e,
     );

@@ -15,9 +15,9 @@ import {
 import { independentRequestBase, independentSign } from "../httpsig/independent-base.ts";
 import { importClientKey } from "../../src/client/request-signer.ts";
 import { createContentDigest } from "../../src/httpsig/content-digest.ts";
-import { ClientRegistry } from "../../src/api/client-registry.ts";
+import { IdentityRegistry } from "../../src/identity/registry.ts";
 import { ReplayCache } from "../../src/api/replay-cache.ts";
-import { readBody, type BodyEnv } from "../../src/api/middleware/body.ts";
+import { readBody } from "../../src/api/middleware/body.ts";
 import { verifySignature } from "../../src/api/middleware/signature.ts";
 import { decodeBody } from "../../src/api/middleware/jwe-body.ts";
 import { ProblemError, problemResponse } from "../../src/api/problem.ts";
@@ -145,7 +145,7 @@ describe("verifySignature: refusals (401, handler not called)", () => {
     const h = await makeHarness();
     const now = Date.now();
     const old = await mintClientIdentity(h.ca, 4, { ttlMs: HOUR_MS, notBefore: new Date(now - 2 * HOUR_MS), notAfter: new Date(now - 1000) });
-    h.registry.register(old);
+    h.register(old);
     const p = await signedParts(h, { key: await importClientKey(old.keyPem), keyId: old.clientId });
     await expectRefused(h, await send(h, p), "expired_client");
   });
@@ -154,7 +154,7 @@ describe("verifySignature: refusals (401, handler not called)", () => {
     const h = await makeHarness();
     const now = Date.now();
     const early = await mintClientIdentity(h.ca, 5, { ttlMs: HOUR_MS, notBefore: new Date(now + HOUR_MS), notAfter: new Date(now + 2 * HOUR_MS) });
-    h.registry.register(early);
+    h.register(early);
     const p = await signedParts(h, { key: await importClientKey(early.keyPem), keyId: early.clientId });
     await expectRefused(h, await send(h, p), "expired_client");
   });
@@ -253,7 +253,7 @@ describe("verifySignature: refusals (401, handler not called)", () => {
   test("the same nonce from two different clients is not a replay (keyed by client and nonce)", async () => {
     const h = await makeHarness();
     const second = await mintClientIdentity(h.ca, 7, { ttlMs: HOUR_MS });
-    h.registry.register(second);
+    h.register(second);
     const nonce = "shared-nonce-value-01";
     expect((await send(h, await signedParts(h, { nonce }))).status).toBe(200);
     const p = await signedParts(h, { nonce, key: await importClientKey(second.keyPem), keyId: second.clientId });
@@ -268,8 +268,6 @@ describe("verifySignature: refusals (401, handler not called)", () => {
     const cases: Array<{ name: string; alg?: string; nonce?: string; keyid?: string; drop?: "created" | "nonce" | "keyid" | "alg" }> = [
       { name: "alg other than ecdsa-p256-sha256", alg: "ed25519" },
       { name: "no created", drop: "created" },
-      { name: "no nonce", drop: "nonce" },
-      { name: "no alg", drop: "alg" },
       { name: "nonce too short", nonce: "short" },
     ];
     for (const c of cases) {
@@ -325,20 +323,66 @@ describe("verifySignature: refusals (401, handler not called)", () => {
   });
 });
 
+describe("RFC 9421 §2.3 optional parameters (SPEC §5 interop)", () => {
+  /** Signs with the independent implementation, then drops the named parameters from what is signed. */
+  async function signedWithout(h: Harness, drop: ("alg" | "nonce")[], nonce = "nonce-long-enough-0001") {
+    const created = Math.floor(h.clock.now / 1000);
+    const targetUri = `${BASE_URL}/v1/commands/system.info`;
+    const ind = independentRequestBase({ method: "POST", targetUri }, { created, nonce, keyid: h.client.clientId, alg: "ecdsa-p256-sha256" });
+    let params = ind.signatureParams;
+    for (const name of drop) params = params.replace(new RegExp(`;${name}="[^"]*"`), "");
+    const base = ind.base.replace(ind.signatureParams, params);
+    const sig = await independentSign(h.clientKey, base);
+    return { targetUri, headers: { "Signature-Input": `sig1=${params}`, Signature: `sig1=:${sig}:` }, sig, base };
+  }
+
+  test("no alg: the registered key fixes the algorithm, the request passes", async () => {
+    const h = await makeHarness();
+    const { targetUri, headers } = await signedWithout(h, ["alg"]);
+    expect((await h.app.request(new Request(targetUri, { method: "POST", headers }))).status).toBe(200);
+    expect(h.calls.n).toBe(1);
+  });
+
+  test("no nonce: passes once; the same request again is replayed (the signature is the replay key)", async () => {
+    const h = await makeHarness();
+    const { targetUri, headers } = await signedWithout(h, ["alg", "nonce"]);
+    expect((await h.app.request(new Request(targetUri, { method: "POST", headers }))).status).toBe(200);
+    await expectRefused(h, await h.app.request(new Request(targetUri, { method: "POST", headers })), "replayed");
+    expect(h.calls.n).toBe(1);
+  });
+
+  test("no nonce: the signature's twin (r, n − s), also valid, is still a replay", async () => {
+    const h = await makeHarness();
+    const { targetUri, headers, sig, base } = await signedWithout(h, ["nonce"]);
+    expect((await h.app.request(new Request(targetUri, { method: "POST", headers }))).status).toBe(200);
+    const raw = Buffer.from(sig, "base64");
+    const n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+    const s = BigInt(`0x${raw.subarray(32).toString("hex")}`);
+    const twin = Buffer.concat([raw.subarray(0, 32), Buffer.from((n - s).toString(16).padStart(64, "0"), "hex")]);
+    const twinHeaders = { ...headers, Signature: `sig1=:${twin.toString("base64")}:` };
+    // Control: the twin is a valid signature of the same base (ECDSA malleability is real) …
+    const publicKey = h.registry.lookup(h.client.clientId)!.publicKey;
+    expect(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, publicKey, twin, new TextEncoder().encode(base))).toBe(true);
+    // … yet it is refused as the replay it is.
+    await expectRefused(h, await h.app.request(new Request(targetUri, { method: "POST", headers: twinHeaders })), "replayed");
+    expect(h.calls.n).toBe(1);
+  });
+});
+
 describe("verifySignature on a real Bun.serve", () => {
   test("@target-uri is rebuilt from the URL the server sees (port, path, query); a Host swap is refused", async () => {
     const ca = (await makeHarness()).ca;
     const client = await mintClientIdentity(ca, 1, { ttlMs: HOUR_MS });
-    const registry = new ClientRegistry();
-    registry.register(client);
+    const registry = new IdentityRegistry();
+    registry.addLeaf(registry.addChild(1).childId, client);
     const key = await importClientKey(client.keyPem);
     let calls = 0;
-    const app = new Hono<BodyEnv>();
+    const app = new Hono<any>();
     app.onError((err, c) => (err instanceof ProblemError ? problemResponse(c, err) : c.text(String(err), 500)));
-    app.use(readBody(), verifySignature({ registry, replayCache: new ReplayCache() }), decodeBody({ serverKey: (await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"]) as CryptoKeyPair).privateKey }));
-    app.post("/v1/commands/:name", (c) => {
+    const serverKey = ((await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])) as CryptoKeyPair).privateKey;
+    app.post("/v1/commands/:name", readBody(), verifySignature({ mode: "required", identities: registry, replayCache: new ReplayCache() }), decodeBody({ serverKey }), (c) => {
       calls++;
-      return c.json({ url: c.req.url, body: c.get("body") });
+      return c.json({ url: c.req.url, body: c.get("bodyText") });
     });
     const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch });
     try {

@@ -82,7 +82,7 @@ describe("icecore CLI", () => {
   test("a child that cannot be started: 78", () => {
     const r = icecore("run", ...allowRoot, ...audit, "--log-format", "json", "--", "/nonexistent/child");
     expect(r.code).toBe(78);
-    expectOneLineError(withoutJsonEvents(r.stderr), /^icecore: run: cannot start the child "\/nonexistent\/child"/);
+    expectOneLineError(withoutJsonEvents(r.stderr), /^icecore: run: the child "\/nonexistent\/child" was not found or is not executable; check the command after '--'$/);
   });
 
   test.skipIf(Bun.which("pkexec") !== null)("--elevate-with pkexec where pkexec is not installed: 78", () => {

@@ -15,7 +15,7 @@ import { testApp, removeScratch } from "./helpers.ts";
 afterAll(removeScratch);
 
 const catalogue = loadPolicy(undefined);
-const t = testApp({ catalogue });
+const t = await testApp({ catalogue });
 const cmd = (name: string) => catalogue.get(name)!;
 
 function skipUnless(name: string): boolean {
@@ -26,7 +26,7 @@ function skipUnless(name: string): boolean {
 
 describe("system.info (in-process)", () => {
   test("hostname, os, kernel release, uptime, cpu count, memory", async () => {
-    const res = await t.post("system.info", {});
+    const res = await t.post("system.info", { args: {} });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { exit_code: number; stdout: string };
     expect(body.exit_code).toBe(0);

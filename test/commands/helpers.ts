@@ -1,29 +1,39 @@
 /**
  * Shared helpers for the command tests. Everything here is real: real policies compiled by the
  * real loader, real fixture programs run by the real bun binary, a real audit file, and the real
- * routes mounted on a Hono app. The only stand-in is a three-line middleware that sets what the
- * lead's signature and body middleware would set (`clientId`, `body`).
+ * API (createApp: Host/Origin checks, body read, RFC 9421 signature verification, validation,
+ * the command service) answering requests signed by two real enrolled children, A and B.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Hono } from "hono";
-import type { ApiEnv } from "../../src/api/context.ts";
 import { openAuditLog, type AuditLog } from "../../src/audit/audit-log.ts";
 import { createConcurrencyLimiter, type ConcurrencyLimiter } from "../../src/commands/concurrency.ts";
 import { JobManager } from "../../src/commands/jobs.ts";
 import { compilePolicy } from "../../src/commands/policy-loader.ts";
-import { commandRoutes } from "../../src/commands/routes.ts";
+import { CommandService } from "../../src/commands/service.ts";
 import type { Catalogue, ElevateWith } from "../../src/commands/types.ts";
 import type { Logger } from "../../src/log/logger.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { createApp, type AppType } from "../../src/api/app.ts";
+import { mintServerKey } from "../../src/api/server-key.ts";
+import { IdentityService } from "../../src/identity/service.ts";
+import { mintAuthority, type CertificateAuthority } from "../../src/pki/authority.ts";
+import { signRequest } from "../../src/httpsig/sign.ts";
+import { importClientKey } from "../../src/client/request-signer.ts";
 
 export const BUN = process.execPath;
 export const FIXTURES = resolve(import.meta.dir, "../fixtures/commands");
 export const RECORDER = join(FIXTURES, "record-argv.ts");
 export const SPAWN_TREE = join(FIXTURES, "spawn-tree.ts");
 export const PRINT_LINES = join(FIXTURES, "print-lines.ts");
-export const CLIENT_A = "a".repeat(64);
-export const CLIENT_B = "b".repeat(64);
+/** The two children every test app enrols. */
+export const CLIENT_A = "A";
+export const CLIENT_B = "B";
+export type ClientLabel = typeof CLIENT_A | typeof CLIENT_B;
+/** The port the app believes it serves (requests carry it in Host, as Bun.serve would see). */
+const PORT = 41234;
+const ORIGIN = `https://127.0.0.1:${PORT}`;
 
 const scratch: string[] = [];
 /** Each test file calls this from afterAll: bun runs every file in one process, so an exit hook is too late. */
@@ -43,20 +53,27 @@ export function catalogueOf(commands: Record<string, unknown>, mode: "replace" |
   return compilePolicy({ mode, commands });
 }
 
+let sharedCa: Promise<CertificateAuthority> | null = null;
+
 export interface TestApp {
-  app: Hono<ApiEnv>;
+  app: AppType;
   audit: AuditLog;
   auditPath: string;
   jobs: JobManager;
   limiter: ConcurrencyLimiter;
+  identity: IdentityService;
+  clientId(label?: ClientLabel): string;
+  childId(label?: ClientLabel): string;
   auditRecords(): Record<string, unknown>[];
-  post(name: string, body: unknown, client?: string | null): Promise<Response>;
-  postRaw(name: string, json: string, client?: string | null): Promise<Response>;
-  get(path: string): Promise<Response>;
-  del(path: string, client?: string | null): Promise<Response>;
+  /** A signed POST by `client` (null: unsigned). */
+  post(name: string, body: unknown, client?: ClientLabel | null): Promise<Response>;
+  postRaw(name: string, json: string, client?: ClientLabel | null): Promise<Response>;
+  /** A GET, signed by `client` unless null. */
+  get(path: string, client?: ClientLabel | null, headers?: Record<string, string>): Promise<Response>;
+  del(path: string, client?: ClientLabel | null): Promise<Response>;
 }
 
-export function testApp(opts: {
+export async function testApp(opts: {
   catalogue: Catalogue;
   elevateWith?: ElevateWith;
   dir?: string;
@@ -64,34 +81,55 @@ export function testApp(opts: {
   limiter?: ConcurrencyLimiter;
   env?: Record<string, string | undefined>;
   logger?: Logger;
-}): TestApp {
+  heartbeatMs?: number;
+}): Promise<TestApp> {
   const dir = opts.dir ?? tempDir();
   const auditPath = join(dir, "audit.jsonl");
   const audit = openAuditLog(auditPath);
   const jobs = opts.jobs ?? new JobManager();
   const limiter = opts.limiter ?? createConcurrencyLimiter();
-  const app = new Hono<ApiEnv>();
-  // Stand-in for the signature + body middleware: a header names the (already verified) client.
-  app.use(async (c, next) => {
-    const client = c.req.header("x-test-client");
-    if (client) c.set("clientId", client);
-    if (c.req.method === "POST") {
-      const text = await c.req.text();
-      c.set("body", text ? JSON.parse(text) : undefined);
-    }
-    await next();
+  const ca = await (sharedCa ??= mintAuthority());
+  const identity = new IdentityService({ ca, certTtlMs: 3600_000, onChildRevoked: (child) => void jobs.cancelOwnedBy(child.childId) });
+  const clients = new Map<ClientLabel, { clientId: string; childId: string; key: CryptoKey }>();
+  for (const label of [CLIENT_A, CLIENT_B] as const) {
+    const { child, identity: leaf } = await identity.enrollChild(1);
+    clients.set(label, { clientId: leaf.clientId, childId: child.childId, key: await importClientKey(leaf.keyPem) });
+  }
+  const logger = opts.logger ?? silentLogger;
+  const commands = new CommandService({ catalogue: opts.catalogue, elevateWith: opts.elevateWith ?? "none", audit, jobs, limiter, logger, env: opts.env ?? {} });
+  const { app } = createApp({
+    port: PORT,
+    apiUrl: () => ORIGIN,
+    logger,
+    audit,
+    identity,
+    commands,
+    serverKey: (await mintServerKey()).privateKey,
+    caCertPem: new TextDecoder().decode(ca.certPem),
+    ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
   });
-  app.route("/", commandRoutes({ catalogue: opts.catalogue, elevateWith: opts.elevateWith ?? "none", audit, jobs, limiter, env: opts.env ?? {}, ...(opts.logger ? { logger: opts.logger } : {}) }));
-  const headers = (client: string | null | undefined, extra: Record<string, string> = {}) =>
-    client === null ? extra : { "x-test-client": client ?? CLIENT_A, ...extra };
-  const postRaw = async (name: string, json: string, client?: string | null) =>
-    await app.request(`/v1/commands/${name}`, { method: "POST", body: json, headers: headers(client, { "content-type": "application/json" }) });
+
+  const send = async (method: string, path: string, client: ClientLabel | null | undefined, body?: string, extra: Record<string, string> = {}) => {
+    const url = `${ORIGIN}${path}`;
+    const headers: Record<string, string> = { Host: `127.0.0.1:${PORT}`, ...extra };
+    const bytes = body === undefined ? undefined : new TextEncoder().encode(body);
+    if (bytes) headers["Content-Type"] = "application/json";
+    if (client !== null) {
+      const signer = clients.get(client ?? CLIENT_A)!;
+      Object.assign(headers, await signRequest({ method, url, key: signer.key, keyId: signer.clientId, ...(bytes ? { body: bytes } : {}) }));
+    }
+    return await app.request(url, { method, headers, ...(bytes ? { body: bytes } : {}) });
+  };
+  const postRaw = (name: string, json: string, client?: ClientLabel | null) => send("POST", `/v1/commands/${name}`, client, json);
   return {
     app,
     audit,
     auditPath,
     jobs,
     limiter,
+    identity,
+    clientId: (label = CLIENT_A) => clients.get(label)!.clientId,
+    childId: (label = CLIENT_A) => clients.get(label)!.childId,
     auditRecords: () =>
       existsSync(auditPath)
         ? readFileSync(auditPath, "utf8")
@@ -101,8 +139,8 @@ export function testApp(opts: {
         : [],
     post: (name, body, client) => postRaw(name, JSON.stringify(body), client),
     postRaw,
-    get: async (path) => await app.request(path),
-    del: async (path, client) => await app.request(path, { method: "DELETE", headers: headers(client) }),
+    get: (path, client, headers) => send("GET", path, client, undefined, headers),
+    del: (path, client) => send("DELETE", path, client),
   };
 }
 

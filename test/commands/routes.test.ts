@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createConcurrencyLimiter } from "../../src/commands/concurrency.ts";
-import { argsSha256, canonicalJson } from "../../src/commands/routes.ts";
+import { argsSha256, canonicalJson } from "../../src/commands/args-digest.ts";
 import { createLogger } from "../../src/log/logger.ts";
 import { BUN, catalogueOf, CLIENT_A, CLIENT_B, readJson, RECORDER, tempDir, testApp, removeScratch } from "./helpers.ts";
 
@@ -34,7 +34,7 @@ async function problem(res: Response) {
 
 describe("GET /v1/commands", () => {
   test("lists every command with its args schema and availability", async () => {
-    const t = testApp({ catalogue });
+    const t = await testApp({ catalogue });
     const res = await t.get("/v1/commands");
     expect(res.status).toBe(200);
     const body = (await res.json()) as { commands: { name: string; available: boolean; elevated: boolean; args: { properties: Record<string, unknown> } }[] };
@@ -47,7 +47,7 @@ describe("GET /v1/commands", () => {
 
 describe("POST /v1/commands/{name}", () => {
   test("success: {exit_code, stdout, stderr, duration_ms, truncated}", async () => {
-    const t = testApp({ catalogue });
+    const t = await testApp({ catalogue });
     const res = await t.post("t.rec", { args: { text: "hello" } });
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
@@ -57,10 +57,10 @@ describe("POST /v1/commands/{name}", () => {
   });
 
   test("a failing command is a 200 with its exit code; a timed-out one says so", async () => {
-    const t = testApp({ catalogue });
+    const t = await testApp({ catalogue });
     expect(await (await t.post("t.fail", { args: {} })).json()).toMatchObject({ exit_code: 1, timed_out: false });
-    expect(await (await t.post("t.timeout", {})).json()).toMatchObject({ exit_code: null, timed_out: true, signal: "SIGTERM" });
-    expect(t.auditRecords().map((r) => r.outcome)).toEqual(["failed", "timed_out"]);
+    expect(await (await t.post("t.timeout", { args: {} })).json()).toMatchObject({ exit_code: null, timed_out: true, signal: "SIGTERM" });
+    expect(t.auditRecords().filter((r) => r.event === "command_result").map((r) => r.outcome)).toEqual(["failed", "timed_out"]);
   });
 
   test.each([
@@ -70,7 +70,7 @@ describe("POST /v1/commands/{name}", () => {
     ["elevation with --elevate-with none", "t.root", { args: {} }, "x", 403, "elevation_unavailable"],
     ["unsigned (no clientId)", "t.rec", { args: { text: "x" } }, null, 401, "signature_missing"],
   ] as const)("%s -> %i %s, nothing run, one audit record", async (_label, name, body, client, status, code) => {
-    const t = testApp({ catalogue });
+    const t = await testApp({ catalogue });
     rmSync(OUT, { force: true });
     const res = await t.post(name, body, client === null ? null : CLIENT_A);
     expect(res.status).toBe(status);
@@ -79,16 +79,16 @@ describe("POST /v1/commands/{name}", () => {
     expect(existsSync(OUT)).toBe(false);
     const records = t.auditRecords();
     expect(records).toHaveLength(1);
-    expect(records[0]).toMatchObject({ event: "command", command: name, outcome: code, status });
+    expect(records[0]).toMatchObject({ event: "command", command: name, outcome: "refused", code, status });
   });
 });
 
 describe("per-client concurrency (429)", () => {
   test("the 5th concurrent command of one client is refused with Retry-After: 1; another client is not", async () => {
-    const t = testApp({ catalogue, limiter: createConcurrencyLimiter() });
+    const t = await testApp({ catalogue, limiter: createConcurrencyLimiter() });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const res = await t.post("t.hold", {});
+      const res = await t.post("t.hold", { args: {} });
       expect(res.status).toBe(202);
       ids.push(((await res.json()) as { job_id: string }).job_id);
     }
@@ -102,15 +102,14 @@ describe("per-client concurrency (429)", () => {
     expect((await t.post("t.rec", { args: { text: "x" } }, CLIENT_B)).status).toBe(200);
     // A finished job frees its slot.
     await t.del(`/v1/jobs/${ids[0]}`);
-    await t.jobs.get(ids[0]!)!.done;
+    await t.jobs.get(ids[0]!, t.childId())!.done;
     expect((await t.post("t.rec", { args: { text: "x" } })).status).toBe(200);
-    for (const id of ids.slice(1)) t.jobs.cancel(id);
     await t.jobs.shutdown();
-    expect(t.limiter.inFlight(CLIENT_A)).toBe(0);
+    expect(t.limiter.inFlight(t.clientId())).toBe(0);
   });
 
   test("sync commands hold a slot while they run", async () => {
-    const t = testApp({ catalogue, limiter: createConcurrencyLimiter({ perClient: 2 }) });
+    const t = await testApp({ catalogue, limiter: createConcurrencyLimiter({ perClient: 2 }) });
     const running = [t.post("t.slow", { args: { s: "1" } }), t.post("t.slow", { args: { s: "1" } })];
     await Bun.sleep(100);
     expect((await t.post("t.slow", { args: { s: "0.5" } })).status).toBe(429);
@@ -120,8 +119,8 @@ describe("per-client concurrency (429)", () => {
 });
 
 describe("audit", () => {
-  test("exactly one command record per attempt, before the response, args hashed, nothing in clear", async () => {
-    const t = testApp({ catalogue, limiter: createConcurrencyLimiter({ perClient: 1 }) });
+  test("one `command` record per attempt, written before the response (before the process for a run); args hashed, nothing in clear", async () => {
+    const t = await testApp({ catalogue, limiter: createConcurrencyLimiter({ perClient: 1 }) });
     const secret = "zebra-unique-4711";
     const attempts: [string, unknown, number][] = [
       ["t.rec", { args: { text: secret } }, 200],
@@ -130,8 +129,9 @@ describe("audit", () => {
       ["no.such", { args: { text: secret } }, 404],
       ["t.gone", { args: {} }, 503],
       ["t.root", { args: {} }, 403],
-      ["t.fail", {}, 200],
+      ["t.fail", { args: {} }, 200],
       ["t.rec", "not an object", 422],
+      ["t.fail", {}, 422],
     ];
     let n = 0;
     for (const [name, body, status] of attempts) {
@@ -142,7 +142,7 @@ describe("audit", () => {
       expect(t.auditRecords().filter((r) => r.event === "command")).toHaveLength(n);
     }
     // A 429: hold the only slot with a job, then try again.
-    const held = await t.post("t.hold", {});
+    const held = await t.post("t.hold", { args: {} });
     expect(held.status).toBe(202);
     n++;
     expect((await t.post("t.rec", { args: { text: secret } })).status).toBe(429);
@@ -152,27 +152,33 @@ describe("audit", () => {
     const records = t.auditRecords();
     const commands = records.filter((r) => r.event === "command");
     expect(commands).toHaveLength(n);
-    expect(commands.map((r) => r.outcome)).toEqual([
-      "succeeded",
-      "validation_failed",
-      "validation_failed",
-      "unknown_command",
-      "command_unavailable",
-      "elevation_unavailable",
-      "failed",
-      "validation_failed",
-      "accepted",
-      "too_many_requests",
+    expect(commands.map((r) => [r.outcome, r.code ?? null])).toEqual([
+      ["started", null],
+      ["refused", "validation_failed"],
+      ["refused", "validation_failed"],
+      ["refused", "unknown_command"],
+      ["refused", "command_unavailable"],
+      ["refused", "elevation_unavailable"],
+      ["started", null],
+      ["refused", "validation_failed"],
+      ["refused", "validation_failed"],
+      ["accepted", null],
+      ["refused", "too_many_requests"],
     ]);
     for (const r of commands) {
-      expect(r.client_id).toBe(CLIENT_A);
+      expect(r.client_id).toBe(t.clientId());
+      expect(r.child_id).toBe(t.childId());
       expect(r.args_sha256).toMatch(/^[0-9a-f]{64}$/);
-      expect(typeof r.duration_ms).toBe("number");
       expect(typeof r.time).toBe("string");
-      expect("exit_code" in r).toBe(true);
     }
-    expect(commands[0]!.exit_code).toBe(0);
-    expect(commands[6]!.exit_code).toBe(1);
+    // What ran has its result: exit code and duration, linked to its attempt.
+    const results = records.filter((r) => r.event === "command_result");
+    expect(results.map((r) => [r.command, r.outcome, r.exit_code])).toEqual([
+      ["t.rec", "succeeded", 0],
+      ["t.fail", "failed", 1],
+    ]);
+    expect(results.map((r) => r.attempt_id)).toEqual([commands[0]!.attempt_id, commands[6]!.attempt_id]);
+    for (const r of results) expect(typeof r.duration_ms).toBe("number");
     expect(commands[0]!.args_sha256).toBe(createHash("sha256").update(`{"text":"${secret}"}`).digest("hex"));
     // A long job adds its end record (exit code and duration exist only then).
     expect(records.filter((r) => r.event === "job_finished")).toHaveLength(1);
@@ -184,13 +190,13 @@ describe("audit", () => {
 
   test("the log gets one `command` event per attempt with name and outcome, never args or output", async () => {
     const lines: string[] = [];
-    const t = testApp({ catalogue, logger: createLogger("json", (l) => lines.push(l)) });
+    const t = await testApp({ catalogue, logger: createLogger("json", (l) => lines.push(l)) });
     await t.post("t.rec", { args: { text: "zebra-log-secret" } });
     await t.post("t.rec", { args: { text: 1 } });
-    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(events.map((e) => [e.event, e.name, e.outcome])).toEqual([
-      ["command", "t.rec", "succeeded"],
-      ["command", "t.rec", "validation_failed"],
+    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e.event === "command");
+    expect(events.map((e) => [e.name, e.outcome, e.code ?? null])).toEqual([
+      ["t.rec", "succeeded", null],
+      ["t.rec", "refused", "validation_failed"],
     ]);
     expect(lines.join("\n")).not.toContain("zebra-log-secret");
     expect(lines.join("\n")).not.toContain("recorded");

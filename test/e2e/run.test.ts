@@ -18,10 +18,15 @@ describe("icecore run", () => {
     const listening = run.events.find((e) => e.event === "handoff_listening")!;
     expect(String(listening.name)).toMatch(/^@icecore-[0-9a-f]{32}$/);
     const requests = run.events.filter((e) => e.event === "request");
-    expect(requests.map((r) => [r.method, r.path, r.status])).toEqual([
-      ["GET", "/v1/health", 200],
-      ["GET", "/v1/info", 200],
-    ]);
+    // connect renews its certificate at once (SPEC §3) while it checks health and info.
+    expect(requests.map((r) => [r.method, r.path, r.status])).toEqual(
+      expect.arrayContaining([
+        ["GET", "/v1/health", 200],
+        ["GET", "/v1/info", 200],
+        ["POST", "/v1/identity/renew", 200],
+      ]),
+    );
+    expect(requests.every((r) => r.status === 200)).toBe(true);
     expect(isAlive(Number(spawned.pid))).toBe(false);
   });
 

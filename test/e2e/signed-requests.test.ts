@@ -59,5 +59,6 @@ test("signed requests: the good one runs; unsigned, forged, tampered, stale and 
   // Exactly one audit record per attempt: 3 accepted + 9 refused.
   const commands = readAudit(run.auditPath).filter((r) => r.event === "command");
   expect(commands).toHaveLength(12);
-  expect(commands.filter((r) => r.outcome === "ok" || r.status === 200)).toHaveLength(3);
+  expect(commands.filter((r) => r.outcome === "started")).toHaveLength(3);
+  expect(commands.filter((r) => r.outcome === "refused")).toHaveLength(9);
 });

@@ -12,7 +12,7 @@ import { BASE_URL, HOUR_MS, makeHarness, mintClientIdentity, send, signedParts, 
 
 const h = await makeHarness();
 const second = await mintClientIdentity(h.ca, 2, { ttlMs: HOUR_MS });
-h.registry.register(second);
+h.register(second);
 
 let counter = 0;
 const nextNonce = () => `tamper-nonce-${String(++counter).padStart(8, "0")}`;

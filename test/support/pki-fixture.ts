@@ -8,21 +8,13 @@
  * handshake proves nothing: only an HTTP status line from the server counts as acceptance.
  */
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
-import { createApp } from "../../src/api/app.ts";
-import { ClientRegistry } from "../../src/api/client-registry.ts";
 import type { ServerKeyJwk } from "../../src/handoff/bundle.ts";
-import type { ClientLease, InfoSource } from "../../src/api/routes/info.ts";
-import { listenTls, type ApiServer } from "../../src/api/server.ts";
 import type { Logger } from "../../src/log/logger.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import {
-  mintAuthority,
-  mintClientIdentity,
-  mintServerIdentity,
-  type CertificateAuthority,
-  type ClientIdentity,
-  type ServerIdentity,
-} from "../../src/pki/authority.ts";
+import { createAuditLog, type AuditLog, type WrittenRecord } from "../../src/audit/audit-log.ts";
+import { builtinCatalogue, type Catalogue } from "../../src/commands/index.ts";
+import { startCoreServices, type CoreServices } from "../../src/runtime/services.ts";
+import { mintServerIdentity, type CertificateAuthority, type ClientIdentity, type ServerIdentity } from "../../src/pki/authority.ts";
 
 const decoder = new TextDecoder();
 /** PEM bytes as the string node:tls wants (test code only: a long-lived string is fine here). */
@@ -40,77 +32,96 @@ export function tlsMaterialOf(identity: ClientIdentity | ServerIdentity): TlsCli
   return { cert: pemText(identity.certPem), key: pemText(identity.keyPem) };
 }
 
+/** An audit trail kept in memory: what a test reads back. */
+export interface MemoryAudit {
+  log: AuditLog;
+  records(): WrittenRecord[];
+}
+
+export function memoryAudit(): MemoryAudit {
+  const lines: string[] = [];
+  return {
+    log: createAuditLog(null, (line) => void lines.push(line), () => {}),
+    records: () => lines.map((line) => JSON.parse(line) as WrittenRecord),
+  };
+}
+
+/** A client enrolled as a child of the running Core: its identity and its child_id. */
+export interface EnrolledClient {
+  identity: ClientIdentity;
+  childId: string;
+  tls: TlsClientMaterial;
+}
+
 export interface PkiFixture {
   url: string;
   port: number;
   ca: CertificateAuthority;
   /** PEM of the CA, as node:tls `ca` takes it. */
   caPem: string;
-  server: ServerIdentity;
-  /** A good client identity (CA-signed, clientAuth, valid now). */
+  /** A good client identity (CA-signed, clientAuth, valid now), enrolled as child 1. */
   client: ClientIdentity;
+  childId: string;
   /** `client` as node:tls options. */
   clientTls: TlsClientMaterial;
-  api: ApiServer;
-  /** The clients the API knows (the good client is registered). */
-  registry: ClientRegistry;
+  /** The Core's parts, exactly as `icecore run` composes them (src/runtime/services.ts). */
+  core: CoreServices;
+  audit: MemoryAudit;
   /** Public half of the API's ECDH-ES key (a bundle's `server_key`). */
   serverKeyJwk: ServerKeyJwk;
-  /** Set what GET /v1/info reports as the client lease. */
-  setLease(lease: ClientLease | null): void;
+  /** Enrol another child (its own child_id and leaf). */
+  enroll(instance?: number): Promise<EnrolledClient>;
+  /** A CA-signed certificate for the server role (EKU serverAuth), e.g. to present as a client. */
+  serverRoleIdentity(): Promise<ServerIdentity>;
   stop(): Promise<void>;
 }
 
 export interface PkiFixtureOptions {
-  isReady?: () => boolean;
   logger?: Logger;
   /** Use an existing CA (e.g. a "rogue" second server) instead of minting one. */
   ca?: CertificateAuthority;
-  lease?: ClientLease | null;
+  catalogue?: Catalogue;
+  certTtlMs?: number;
+  heartbeatMs?: number;
+  killGraceMs?: number;
+  /** Leave the API unserved (503 not_ready), as before the first handoff. */
+  serve?: boolean;
 }
 
-/** Mints a CA, a server identity and one good client, and serves createApp over listenTls on port 0. */
+/** The Core's services on port 0 with one enrolled child, served, as after a first handoff. */
 export async function startPkiFixture(options: PkiFixtureOptions = {}): Promise<PkiFixture> {
-  const ca = options.ca ?? (await mintAuthority());
-  const server = await mintServerIdentity(ca, { ttlMs: HOUR_MS });
-  const client = await mintClientIdentity(ca, 1, { ttlMs: HOUR_MS });
-  const registry = new ClientRegistry();
-  registry.register(client);
-  const ecdh = (await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])) as CryptoKeyPair;
-  const publicJwk = await crypto.subtle.exportKey("jwk", ecdh.publicKey);
-  const serverKeyJwk = { kty: "EC", crv: "P-256", x: publicJwk.x!, y: publicJwk.y! } as ServerKeyJwk;
-  let lease: ClientLease | null = options.lease ?? null;
-  let app: ReturnType<typeof createApp> | null = null;
-  const api = listenTls(
-    0,
-    { caCertPem: ca.certPem, serverCertPem: server.certPem, serverKeyPem: server.keyPem },
-    (request, bunServer) => (app ? app.fetch(request, { server: bunServer }) : new Response(null, { status: 503 })),
-  );
-  const info: InfoSource = { apiUrl: () => api.url, currentLease: () => lease };
-  app = createApp({
-    port: api.port,
+  const audit = memoryAudit();
+  const core = await startCoreServices({
+    port: 0,
+    certTtlMs: options.certTtlMs ?? HOUR_MS,
+    catalogue: options.catalogue ?? builtinCatalogue(),
+    elevateWith: "none",
     logger: options.logger ?? silentLogger,
-    info,
-    isReady: options.isReady ?? (() => true),
-    registry,
-    serverKey: ecdh.privateKey,
-    audit: { record() {} },
+    audit: audit.log,
+    ...(options.ca ? { ca: options.ca } : {}),
+    ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.killGraceMs ? { killGraceMs: options.killGraceMs } : {}),
   });
+  const enroll = async (instance = 1): Promise<EnrolledClient> => {
+    const { child, identity } = await core.identity.enrollChild(instance);
+    return { identity, childId: child.childId, tls: tlsMaterialOf(identity) };
+  };
+  const first = await enroll();
+  if (options.serve !== false) await core.serveApi();
   return {
-    url: api.url,
-    port: api.port,
-    ca,
-    caPem: pemText(ca.certPem),
-    server,
-    client,
-    clientTls: tlsMaterialOf(client),
-    api,
-    registry,
-    serverKeyJwk,
-    setLease(next) {
-      lease = next;
-    },
-    stop: () => api.stop(500),
+    url: core.api.url,
+    port: core.api.port,
+    ca: core.ca,
+    caPem: pemText(core.ca.certPem),
+    client: first.identity,
+    childId: first.childId,
+    clientTls: first.tls,
+    core,
+    audit,
+    serverKeyJwk: core.serverKey.publicJwk,
+    enroll,
+    serverRoleIdentity: () => mintServerIdentity(core.ca, { ttlMs: HOUR_MS }),
+    stop: () => core.stop("test over", 500),
   };
 }
 
@@ -256,4 +267,21 @@ export async function mapLimited<T>(count: number, concurrency: number, task: (i
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return results;
+}
+
+/** A bundle v1 for one of the fixture's clients, as the handoff would deliver it (for the SDK). */
+export function bundleOf(fx: PkiFixture, client: ClientIdentity = fx.client, apiUrl = fx.url) {
+  // Lazy import: most tests never need the handoff encoder.
+  const { decodeBundle, encodeBundle } = require("../../src/handoff/bundle.ts") as typeof import("../../src/handoff/bundle.ts");
+  return decodeBundle(
+    encodeBundle({
+      caCertPem: fx.ca.certPem.slice(),
+      clientCertPem: client.certPem.slice(),
+      clientKeyPem: client.keyPem.slice(),
+      apiUrl,
+      clientId: client.clientId,
+      notAfter: client.notAfter,
+      serverKey: fx.serverKeyJwk,
+    }),
+  );
 }

@@ -14,21 +14,17 @@
  * (GET, most DELETEs) get an empty `rawBody` and `bodyMediaType` null, and no Content-Type check.
  */
 import { createMiddleware } from "hono/factory";
-import type { MiddlewareHandler } from "hono";
-import type { ApiVariables } from "../context.ts";
 import { ProblemError } from "../problem.ts";
 
 export type BodyMediaType = "application/json" | "application/jose";
 
-/** Context variables this middleware sets. The lead adds these two fields to ApiVariables. */
+/** Context variables this middleware sets. */
 export interface BodyVariables {
   /** The body's bytes exactly as received; empty when there is none. */
   rawBody: Uint8Array;
   /** The accepted media type, or null when there is no body. */
   bodyMediaType: BodyMediaType | null;
 }
-
-export type BodyEnv = { Variables: ApiVariables & BodyVariables };
 
 export const DEFAULT_MAX_BODY_BYTES = 65_536;
 
@@ -100,9 +96,9 @@ export async function readLimited(stream: ReadableStream<Uint8Array>, maxBytes: 
   return out;
 }
 
-export function readBody(opts: { maxBytes?: number } = {}): MiddlewareHandler<BodyEnv> {
+export function readBody(opts: { maxBytes?: number } = {}) {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BODY_BYTES;
-  return createMiddleware<BodyEnv>(async (c, next) => {
+  return createMiddleware<{ Variables: BodyVariables }>(async (c, next) => {
     const req = c.req.raw;
     const lengthField = req.headers.get("content-length");
     let declared: number | null = null;

@@ -1,32 +1,65 @@
-import type { MiddlewareHandler } from "hono";
+import { createMiddleware } from "hono/factory";
 import type { AuditLog } from "../../audit/audit-log.ts";
-import type { ApiEnv } from "../context.ts";
-import { ProblemError } from "../problem.ts";
+import type { Logger } from "../../log/logger.ts";
+import { argsSha256 } from "../../commands/index.ts";
+import { problemOf } from "../problem-map.ts";
+import type { SignatureVariables } from "./signature.ts";
+import type { DecodedBodyVariables } from "./jwe-body.ts";
 
 const COMMAND_PATH = /^\/v1\/commands\/([^/]+)$/;
 const JOB_PATH = /^\/v1\/jobs\/([^/]+)$/;
+const MAX_LOGGED_NAME = 128;
+
+/** The args of a body that was received but refused, for the record's hash (never the args themselves). */
+function argsOfBody(text: string | null | undefined): unknown {
+  if (!text) return {};
+  try {
+    const body = JSON.parse(text) as unknown;
+    return body && typeof body === "object" && !Array.isArray(body) && "args" in body ? (body as { args: unknown }).args : body;
+  } catch {
+    return null;
+  }
+}
+
+function decodedName(raw: string): string {
+  let name: string;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    name = raw; // not valid percent-encoding (e.g. %ZZ): recorded as received
+  }
+  return name.length > MAX_LOGGED_NAME ? name.slice(0, MAX_LOGGED_NAME) + "…" : name;
+}
 
 /**
- * SPEC §6: every attempt, accepted or refused, is one audit record. The command routes audit
- * what reaches them; this records what the checks before them refused (Host, Origin, body,
- * signature), which never gets that far. Hono's compose turns a throw below into `c.error`.
+ * SPEC §6: every attempt, accepted or refused, is an audit record. CommandService records the
+ * attempts it runs; this records what was refused on the way (Host, Origin, body, signature,
+ * validation, availability, elevation, the concurrency cap), with the status and code answered.
+ * Mounted before every other check on POST /v1/commands/* and DELETE /v1/jobs/*; Hono's compose
+ * turns a throw further in into `c.error`.
  */
-export function refusalAudit(audit: Pick<AuditLog, "record">): MiddlewareHandler<ApiEnv> {
-  return async (c, next) => {
+export function refusalAudit(audit: Pick<AuditLog, "note">, logger: Logger) {
+  return createMiddleware<{ Variables: Partial<SignatureVariables & DecodedBodyVariables> }>(async (c, next) => {
     await next();
-    const error = c.error;
-    if (!(error instanceof ProblemError)) return;
+    if (!c.error) return;
     const { method, path } = c.req;
     const command = method === "POST" ? COMMAND_PATH.exec(path) : null;
     const job = method === "DELETE" ? JOB_PATH.exec(path) : null;
     if (!command && !job) return;
-    audit.record({
+    const problem = problemOf(c.error);
+    const caller = c.get("caller") ?? null;
+    const status = problem?.status ?? 500;
+    const code = problem?.code ?? "internal_error";
+    const name = command ? decodedName(command[1]!) : null;
+    audit.note({
       event: command ? "command" : "job_cancel",
-      client_id: c.get("clientId") ?? null,
-      ...(command ? { command: decodeURIComponent(command[1]!), args_sha256: null } : { job_id: job![1]! }),
+      client_id: caller?.clientId ?? null,
+      child_id: caller?.childId ?? null,
+      ...(name !== null ? { command: name, args_sha256: argsSha256(argsOfBody(c.get("bodyText"))) } : { job_id: decodedName(job![1]!) }),
       outcome: "refused",
-      status: error.status,
-      code: error.code,
+      status,
+      code,
     });
-  };
+    if (name !== null) logger.event("command", { name, outcome: "refused", code, status, client_id: caller?.clientId ?? null });
+  });
 }

@@ -1,10 +1,10 @@
-import type { MiddlewareHandler } from "hono";
+import { createMiddleware } from "hono/factory";
 import type { Logger } from "../../log/logger.ts";
-import type { ApiEnv } from "../context.ts";
+import type { SignatureVariables } from "./signature.ts";
 
 /** SPEC §2 `request` event: method, path (never the query, which may carry data), status, ms, client_id. */
-export function requestLog(logger: Logger): MiddlewareHandler<ApiEnv> {
-  return async (c, next) => {
+export function requestLog(logger: Logger) {
+  return createMiddleware<{ Variables: Partial<SignatureVariables> }>(async (c, next) => {
     const started = performance.now();
     try {
       await next();
@@ -14,8 +14,8 @@ export function requestLog(logger: Logger): MiddlewareHandler<ApiEnv> {
         path: c.req.path,
         status: c.res.status,
         ms: Number((performance.now() - started).toFixed(2)),
-        client_id: c.get("clientId") ?? null,
+        client_id: c.get("caller")?.clientId ?? null,
       });
     }
-  };
+  });
 }

@@ -1,5 +1,12 @@
 import { Hono } from "hono";
+import { describeRoute } from "hono-openapi";
+import { CHECK_PROBLEMS, jsonResponse } from "../route-docs.ts";
+import { HealthSchema } from "../schemas.ts";
 
-export function healthRoutes(): Hono {
-  return new Hono().get("/v1/health", (c) => c.json({ status: "ok" }));
+export function healthRoutes() {
+  return new Hono().get(
+    "/v1/health",
+    describeRoute({ operationId: "health", summary: "Liveness", tags: ["status"], responses: { "200": jsonResponse("ok", HealthSchema), ...CHECK_PROBLEMS } }),
+    (c) => c.json({ status: "ok" as const }, 200),
+  );
 }

@@ -1,0 +1,113 @@
+/**
+ * The Core's long-lived parts, started in one call: the CA and the server's TLS identity, the
+ * API port (bound, answering 503 until served), the identity service, jobs and commands. The API
+ * app itself is imported and attached by `serveApi()`, after the first handoff (SPEC §5: nothing
+ * is served before it; and nothing the handoff does not need is loaded before it).
+ */
+import { mintAuthority, mintServerIdentity, type CertificateAuthority } from "../pki/authority.ts";
+import { listenTls, type ApiServer } from "../api/server.ts";
+import { mintServerKey, type ServerKey } from "../api/server-key.ts";
+import { CommandService, createConcurrencyLimiter, JobManager, type Catalogue, type ElevateWith } from "../commands/index.ts";
+import { IdentityService } from "../identity/service.ts";
+import type { ConsoleAsset } from "../api/routes/console.ts";
+import type { ReplayCache } from "../api/replay-cache.ts";
+import type { Logger } from "../log/logger.ts";
+import type { AuditLog } from "../audit/audit-log.ts";
+import type { BundleParts } from "../handoff/bundle.ts";
+
+export interface CoreServicesOptions {
+  port: number;
+  certTtlMs: number;
+  catalogue: Catalogue;
+  elevateWith: ElevateWith;
+  logger: Logger;
+  audit: AuditLog;
+  consoleAssets?: ReadonlyMap<string, ConsoleAsset>;
+  /** SSE heartbeat (SPEC §5: 5 s); tests shorten it. */
+  heartbeatMs?: number;
+  /** A job's SIGTERM → SIGKILL grace (SPEC §5: 5 s); tests shorten it. */
+  killGraceMs?: number;
+  /** The CA to issue from (tests pass one to build a second, rogue server). */
+  ca?: CertificateAuthority;
+}
+
+export interface CoreServices {
+  readonly ca: CertificateAuthority;
+  readonly api: ApiServer;
+  readonly identity: IdentityService;
+  readonly commands: CommandService;
+  readonly jobs: JobManager;
+  readonly serverKey: ServerKey;
+  /** What every bundle carries besides the child's own certificate and key. */
+  readonly bundle: Pick<BundleParts, "caCertPem" | "apiUrl" | "serverKey">;
+  /** Import the app and serve it (idempotent); resolves once requests reach it. */
+  serveApi(): Promise<void>;
+  /** The app's replay cache, once served. */
+  replayCache(): ReplayCache | null;
+  /** SPEC §7: `shutdown` to every child stream, stop accepting, let requests finish (≤ 5 s), end jobs. */
+  stop(reason: string, graceMs?: number): Promise<void>;
+}
+
+export async function startCoreServices(options: CoreServicesOptions): Promise<CoreServices> {
+  const { logger, audit } = options;
+  const ca = options.ca ?? (await mintAuthority());
+  const [server, serverKey] = await Promise.all([mintServerIdentity(ca, { ttlMs: ca.notAfter.getTime() - Date.now() }), mintServerKey()]);
+  logger.event("certs_minted", { ca_not_after: ca.notAfter.toISOString() });
+  const api = listenTls(options.port, { caCertPem: ca.certPem, serverCertPem: server.certPem, serverKeyPem: server.keyPem });
+  server.keyPem.fill(0);
+
+  const jobs = new JobManager(options.killGraceMs ? { killGraceMs: options.killGraceMs } : {});
+  const identity = new IdentityService({
+    ca,
+    certTtlMs: options.certTtlMs,
+    onChildRevoked: (child, reason) => {
+      const cancelled = jobs.cancelOwnedBy(child.childId);
+      audit.note({ event: "child_revoked", child_id: child.childId, instance: child.instance, reason, jobs_cancelled: cancelled.length });
+    },
+  });
+  const commands = new CommandService({ catalogue: options.catalogue, elevateWith: options.elevateWith, audit, jobs, limiter: createConcurrencyLimiter(), logger });
+
+  let replayCache: ReplayCache | null = null;
+  let serving: Promise<void> | null = null;
+  const serveApi = () => {
+    if (serving) return serving;
+    // From the first delivery on, a request waits for the app rather than getting 503.
+    const app = (async () => {
+      const { createApp } = await import("../api/app.ts");
+      const built = createApp({
+        port: api.port,
+        apiUrl: () => api.url,
+        logger,
+        audit,
+        identity,
+        commands,
+        serverKey: serverKey.privateKey,
+        caCertPem: new TextDecoder().decode(ca.certPem),
+        ...(options.consoleAssets ? { consoleAssets: options.consoleAssets } : {}),
+        ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+      });
+      replayCache = built.replayCache;
+      return built.app;
+    })();
+    api.serve(app.then((built) => (request, bunServer) => built.fetch(request, { server: bunServer })));
+    serving = app.then(() => logger.event("api_ready", { url: api.url }));
+    return serving;
+  };
+
+  return {
+    ca,
+    api,
+    identity,
+    commands,
+    jobs,
+    serverKey,
+    bundle: { caCertPem: ca.certPem, apiUrl: api.url, serverKey: serverKey.publicJwk },
+    serveApi,
+    replayCache: () => replayCache,
+    async stop(reason, graceMs = 5000) {
+      await serving?.catch(() => {});
+      identity.shutdown(reason);
+      await Promise.all([api.stop(graceMs), jobs.shutdown()]);
+    },
+  };
+}
