@@ -9,8 +9,10 @@ import { join } from "node:path";
 import { build as buildPlist, parse as parsePlist } from "plist";
 import {
   auditLogOf,
+  changeLine,
   mustRun,
   removeServiceFiles,
+  statusOf,
   writeServiceFiles,
   type CommandRunner,
   type ServiceAccount,
@@ -76,7 +78,7 @@ export function launchdManager(account: ServiceAccount): ServiceManager {
       // launchd opens the log file but does not create its directory.
       mkdirSync(paths.logDir, { recursive: true, mode: 0o700 });
       const change = writeServiceFiles(this.files(program));
-      say(change === "unchanged" ? `${paths.plist} is up to date` : `${change === "created" ? "wrote" : "updated"} ${paths.plist}`);
+      say(changeLine(change, paths.plist));
       let isLoaded = await loaded(run);
       if (isLoaded && change !== "unchanged") {
         // A loaded job keeps its old definition until it is booted out and bootstrapped again.
@@ -122,18 +124,7 @@ export function launchdManager(account: ServiceAccount): ServiceManager {
     async status(run): Promise<ServiceStatus> {
       const installed = existsSync(paths.plist);
       const command = installed ? programArgumentsOf(paths.plist) : null;
-      const status: ServiceStatus = {
-        manager: "launchd",
-        installed,
-        enabled: null,
-        running: null,
-        pid: null,
-        definition: paths.plist,
-        command,
-        logs: paths.log,
-        audit: command ? auditLogOf(command) : null,
-        notes: [],
-      };
+      const status = statusOf({ manager: "launchd", installed, definition: paths.plist, command, logs: paths.log });
       const disabled = await run([LAUNCHCTL, "print-disabled", domain]);
       if (disabled.status === 0) {
         // `"dev.icecore.core" => disabled` (macOS 13+) or `=> true` (earlier).

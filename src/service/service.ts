@@ -111,11 +111,21 @@ export function writeServiceFiles(files: ServiceFile[]): FileChange {
   return change;
 }
 
+/** What install says about its definition file. */
+export function changeLine(change: FileChange, path: string): string {
+  return change === "unchanged" ? `${path} is up to date` : `${change === "created" ? "wrote" : "updated"} ${path}`;
+}
+
 /** Removes the given files; returns those that were there. */
 export function removeServiceFiles(paths: string[]): string[] {
   const removed = paths.filter((path) => existsSync(path));
   for (const path of removed) rmSync(path, { force: true });
   return removed;
+}
+
+/** A status with what the definition file tells; enabled/running/pid are for the manager to fill. */
+export function statusOf(fields: Pick<ServiceStatus, "manager" | "installed" | "definition" | "command" | "logs"> & { notes?: string[] }): ServiceStatus {
+  return { enabled: null, running: null, pid: null, audit: fields.command ? auditLogOf(fields.command) : null, ...fields, notes: fields.notes ?? [] };
 }
 
 /** The audit path from a `run` argv (the value after `--audit-log`, before any `--`). */

@@ -8,8 +8,10 @@ import { existsSync, lstatSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import {
   auditLogOf,
+  changeLine,
   mustRun,
   removeServiceFiles,
+  statusOf,
   writeServiceFiles,
   type CommandRunner,
   type ServiceAccount,
@@ -173,7 +175,7 @@ export function systemdManager(account: ServiceAccount): ServiceManager {
       const manager = await probeManager(run);
       if (!manager.reachable && manager.missing) throw new Error(`systemctl is not installed (${manager.reason}); icecore's Linux service needs systemd`);
       const change = writeServiceFiles(this.files(program));
-      say(change === "unchanged" ? `${paths.unit} is up to date` : `${change === "created" ? "wrote" : "updated"} ${paths.unit}`);
+      say(changeLine(change, paths.unit));
       if (!manager.reachable) {
         // `enable` works on files alone: the unit starts with the user's next login session.
         await mustRun(run, user("enable", UNIT_NAME));
@@ -213,18 +215,7 @@ export function systemdManager(account: ServiceAccount): ServiceManager {
     async status(run): Promise<ServiceStatus> {
       const installed = existsSync(paths.unit);
       const command = installed ? execStartOf(readFileSync(paths.unit, "utf8")) : null;
-      const status: ServiceStatus = {
-        manager: "systemd",
-        installed,
-        enabled: null,
-        running: null,
-        pid: null,
-        definition: paths.unit,
-        command,
-        logs: `journalctl --user -u ${UNIT_NAME}`,
-        audit: command ? auditLogOf(command) : null,
-        notes: [],
-      };
+      const status = statusOf({ manager: "systemd", installed, definition: paths.unit, command, logs: `journalctl --user -u ${UNIT_NAME}` });
       const enabled = await run(user("is-enabled", UNIT_NAME));
       if (enabled.status !== 127) status.enabled = enabled.stdout.trim() === "enabled";
       const manager = await probeManager(run);

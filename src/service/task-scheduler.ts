@@ -10,8 +10,10 @@ import xmlbuilder from "xmlbuilder";
 import { DOMParser } from "@xmldom/xmldom";
 import {
   auditLogOf,
+  changeLine,
   mustRun,
   removeServiceFiles,
+  statusOf,
   writeServiceFiles,
   type CommandRunner,
   type ServiceAccount,
@@ -167,7 +169,7 @@ export function taskSchedulerManager(account: ServiceAccount): ServiceManager {
       const files = this.files(program);
       const registered = await exists(run);
       const change = writeServiceFiles(files);
-      say(change === "unchanged" ? `${paths.xml} is up to date` : `${change === "created" ? "wrote" : "updated"} ${paths.xml}`);
+      say(changeLine(change, paths.xml));
       if (!registered || change !== "unchanged") {
         // A running instance keeps its old command line: end it before replacing the task.
         if (registered) await run([SCHTASKS, "/End", "/TN", TASK_NAME]);
@@ -198,18 +200,14 @@ export function taskSchedulerManager(account: ServiceAccount): ServiceManager {
     async status(run): Promise<ServiceStatus> {
       const installed = existsSync(paths.xml);
       const command = installed ? commandOf(paths.xml) : null;
-      const status: ServiceStatus = {
+      const status = statusOf({
         manager: "task-scheduler",
         installed,
-        enabled: null,
-        running: null,
-        pid: null,
         definition: paths.xml,
         command,
         logs: "not kept: Task Scheduler keeps no output of a task (run `icecore run` in a console to see its log)",
-        audit: command ? auditLogOf(command) : null,
         notes: ["Task Scheduler does not report the process id of a running task"],
-      };
+      });
       const query = await run([SCHTASKS, "/Query", "/TN", TASK_NAME, "/FO", "CSV", "/NH"]);
       if (query.status === 0) {
         const state = csvFields(query.stdout.trim().split("\n").at(-1) ?? "")[2] ?? "";
