@@ -15,8 +15,10 @@ import { SYSTEM_PYTHON } from "../service/recording-runner.ts";
 
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
 const hasSeccomp = Bun.spawnSync([SYSTEM_PYTHON, "-c", "import seccomp"]).exitCode === 0;
+const hasSystemd = Bun.which("systemctl") !== null && Bun.which("systemd-analyze") !== null;
 const SANDBOX = join(FIXTURES, "unit-sandbox.py");
 if (!canSwitchUsers) console.info(`service.test.ts: skipping the per-user service tests (${SWITCH_USERS_REASON})`);
+else if (!hasSystemd) console.info("service.test.ts: skipping the per-user service tests (systemctl and systemd-analyze are needed: apt-get install systemd)");
 else if (!hasSeccomp) console.info("service.test.ts: skipping the sandboxed ExecStart runs (python3-seccomp is not installed: apt-get install python3-seccomp)");
 
 interface Home {
@@ -58,7 +60,7 @@ function sandboxDirectives(unit: string): string[] {
     .flatMap((line) => ["--directive", line]);
 }
 
-describe.skipIf(!canSwitchUsers)("icecore service (systemd user unit, as an unprivileged user)", () => {
+describe.skipIf(!canSwitchUsers || !hasSystemd)("icecore service (systemd user unit, as an unprivileged user)", () => {
   test("install writes a unit that systemd-analyze verifies, running this executable with --on-child-exit restart, enabled offline", () => {
     const h = newHome();
     const ui = join(h.home, "my ui");
@@ -168,7 +170,7 @@ describe.skipIf(process.getuid?.() !== 0)("as root", () => {
   });
 });
 
-describe.skipIf(!canSwitchUsers || !hasSeccomp)("the unit's ExecStart under its sandboxing directives", () => {
+describe.skipIf(!canSwitchUsers || !hasSystemd || !hasSeccomp)("the unit's ExecStart under its sandboxing directives", () => {
   function installed(...runOptions: string[]) {
     const h = newHome();
     const r = icecore(h, "service", "install", "--log-format", "json", "--handoff-timeout", "30s", ...runOptions);
