@@ -1,51 +1,147 @@
 /**
- * `npm run build`: one executable per OS with `bun build --compile` (SPEC §1).
- * Default: this machine's target only; `--all` builds the five SPEC targets; `--target <t>` one.
+ * `npm run build`: one executable per OS with `bun build --compile` (SPEC §1, §10).
+ * Default: this machine's target only; `--all` builds the five SPEC targets; `--target <t>` one
+ * (repeatable). Each build embeds the commit and its target (`icecore version --json`), prints a
+ * progress line, and the run ends with a summary table and `dist/SHA256SUMS` (sha256sum format).
  * Bytecode is used where Bun supports it for the target (it cuts parse time at start).
  */
-import { mkdirSync, statSync, symlinkSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { createReadStream, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 const ENTRY = join(ROOT, "src/cli/main.ts");
 const DIST = join(ROOT, "dist");
-const ALL = ["bun-linux-x64", "bun-linux-arm64", "bun-darwin-arm64", "bun-darwin-x64", "bun-windows-x64"] as const;
+const ALL = ["linux-x64", "linux-arm64", "darwin-arm64", "darwin-x64", "windows-x64"] as const;
+const CHECKSUMS = "SHA256SUMS";
+
+interface Built {
+  target: string;
+  file: string;
+  bytes: number;
+  seconds: number;
+  bytecode: boolean;
+}
 
 function hostTarget(): string {
   const os = process.platform === "win32" ? "windows" : process.platform;
-  return `bun-${os}-${process.arch}`;
+  return `${os}-${process.arch}`;
 }
 
-function outfileFor(target: string): string {
-  return join(DIST, `icecore-${target.replace(/^bun-/, "")}${target.includes("windows") ? ".exe" : ""}`);
+function fileFor(target: string): string {
+  return `icecore-${target}${target.startsWith("windows") ? ".exe" : ""}`;
 }
 
-async function compile(target: string, bytecode: boolean): Promise<boolean> {
-  const outfile = outfileFor(target);
-  const args = ["build", "--compile", "--minify", "--sourcemap=none", `--target=${target}`, ENTRY, "--outfile", outfile];
-  if (bytecode) args.splice(3, 0, "--bytecode");
+/** The commit the executables are built from; "-dirty" when tracked files differ from it. */
+function buildCommit(): string {
+  const git = (...args: string[]) => Bun.spawnSync(["git", ...args], { cwd: ROOT, stdout: "pipe", stderr: "ignore" });
+  let head: ReturnType<typeof git>;
+  try {
+    head = git("rev-parse", "HEAD");
+  } catch {
+    return "unknown"; // no git on this machine
+  }
+  if (head.exitCode !== 0) return "unknown";
+  const dirty = git("status", "--porcelain", "--untracked-files=no").stdout.toString().trim() !== "";
+  return head.stdout.toString().trim() + (dirty ? "-dirty" : "");
+}
+
+async function compile(target: string, commit: string, bytecode: boolean): Promise<{ ok: true } | { ok: false; error: string }> {
+  const args = [
+    "build",
+    "--compile",
+    "--minify",
+    "--sourcemap=none",
+    `--target=bun-${target}`,
+    // src/version.ts reads these; JSON.stringify makes each a string literal in the bundle.
+    "--define",
+    `ICECORE_BUILD_COMMIT=${JSON.stringify(commit)}`,
+    "--define",
+    `ICECORE_BUILD_TARGET=${JSON.stringify(target)}`,
+    ...(bytecode ? ["--bytecode"] : []),
+    ENTRY,
+    "--outfile",
+    join(DIST, fileFor(target)),
+  ];
   const proc = Bun.spawn([process.execPath, ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
   const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
-  if (code !== 0) {
-    process.stderr.write(`build: ${target}${bytecode ? " (bytecode)" : ""} failed: ${err.trim().split("\n").slice(-3).join(" / ")}\n`);
-    return false;
-  }
-  const mb = (statSync(outfile).size / 1e6).toFixed(1);
-  process.stdout.write(`build: ${outfile.slice(ROOT.length + 1)} ${mb} MB${bytecode ? " (bytecode)" : ""}\n`);
-  return true;
+  return code === 0 ? { ok: true } : { ok: false, error: err.trim().split("\n").slice(-3).join(" / ") };
 }
 
-const argv = process.argv.slice(2);
-const targets = argv.includes("--all") ? [...ALL] : argv.includes("--target") ? [argv[argv.indexOf("--target") + 1]!] : [hostTarget()];
+async function sha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** `<hex>  <file>` for every executable in dist/ (what is there now, whichever run built it). */
+async function writeChecksums(): Promise<number> {
+  const files = readdirSync(DIST)
+    .filter((name) => name.startsWith("icecore-") && lstatSync(join(DIST, name)).isFile())
+    .sort();
+  const lines: string[] = [];
+  for (const name of files) lines.push(`${await sha256(join(DIST, name))}  ${name}`);
+  writeFileSync(join(DIST, CHECKSUMS), lines.join("\n") + "\n");
+  return files.length;
+}
+
+function table(rows: Built[], totalSeconds: number): string {
+  const header = ["target", "file", "size", "seconds", "bytecode"];
+  const body = rows.map((r) => [r.target, r.file, `${(r.bytes / 1e6).toFixed(1)} MB`, r.seconds.toFixed(1), r.bytecode ? "yes" : "no"]);
+  const total = ["total", "", `${(rows.reduce((sum, r) => sum + r.bytes, 0) / 1e6).toFixed(1)} MB`, totalSeconds.toFixed(1), ""];
+  const all = [header, ...body, total];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  const right = new Set([2, 3]);
+  return all.map((row) => row.map((cell, i) => (right.has(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+}
+
+function parseTargets(argv: string[]): string[] {
+  if (argv.includes("--all")) return [...ALL];
+  const chosen: string[] = [];
+  argv.forEach((arg, i) => {
+    if (arg === "--target") chosen.push((argv[i + 1] ?? "").replace(/^bun-/, ""));
+  });
+  for (const target of chosen) {
+    if (!(ALL as readonly string[]).includes(target)) {
+      process.stderr.write(`build: unknown target '${target}' (one of ${ALL.join(", ")})\n`);
+      process.exit(64);
+    }
+  }
+  return chosen.length ? chosen : [hostTarget()];
+}
+
+const targets = parseTargets(process.argv.slice(2));
+const commit = buildCommit();
 mkdirSync(DIST, { recursive: true });
-let failed = 0;
-for (const target of targets) {
+const built: Built[] = [];
+const started = performance.now();
+for (const [index, target] of targets.entries()) {
+  const step = `[${index + 1}/${targets.length}]`;
+  process.stdout.write(`build: ${step} ${target} ...\n`);
+  const t0 = performance.now();
   // Bytecode first; fall back to plain if this Bun cannot produce it for the target.
-  if (!(await compile(target, true)) && !(await compile(target, false))) failed++;
+  let bytecode = true;
+  let result = await compile(target, commit, true);
+  if (!result.ok) {
+    process.stdout.write(`build: ${step} ${target}: no bytecode (${result.error}); building without\n`);
+    bytecode = false;
+    result = await compile(target, commit, false);
+  }
+  if (!result.ok) {
+    process.stderr.write(`build: ${step} ${target} failed: ${result.error}\n`);
+    process.exit(1);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const file = fileFor(target);
+  const bytes = statSync(join(DIST, file)).size;
+  built.push({ target, file, bytes, seconds, bytecode });
+  process.stdout.write(`build: ${step} ${target} -> dist/${file} ${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s${bytecode ? " (bytecode)" : ""}\n`);
 }
 if (targets.includes(hostTarget())) {
   const link = join(DIST, "icecore");
   rmSync(link, { force: true });
-  symlinkSync(outfileFor(hostTarget()).slice(DIST.length + 1), link);
+  symlinkSync(fileFor(hostTarget()), link);
 }
-process.exit(failed ? 1 : 0);
+const listed = await writeChecksums();
+const totalSeconds = (performance.now() - started) / 1000;
+process.stdout.write(`${table(built, totalSeconds)}\nbuild: commit ${commit}; dist/${CHECKSUMS} lists ${listed} executable${listed === 1 ? "" : "s"}\n`);

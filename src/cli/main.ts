@@ -4,7 +4,6 @@
 import "reflect-metadata";
 import { CliError, EXIT } from "./exit-codes.ts";
 import { USAGE } from "./usage.ts";
-import { VERSION } from "../version.ts";
 
 const debug = process.argv.includes("--debug");
 
@@ -19,10 +18,11 @@ async function dispatch(argv: string[]): Promise<number> {
       return (await import("./commands-command.ts")).commandsCommand(rest);
     case "policy":
       return (await import("./commands-command.ts")).policyCommand(rest);
+    case "service":
+      return (await import("./service-command.ts")).serviceCommand(rest);
     case "version":
     case "--version":
-      process.stdout.write(`icecore ${VERSION} (bun ${Bun.version}, ${process.platform}-${process.arch})\n`);
-      return EXIT.OK;
+      return (await import("./version-command.ts")).versionCommand(rest);
     case "help":
     case "--help":
     case "-h":

@@ -62,10 +62,11 @@ export const RunFlagsSchema = v.object({
 
 export type RunFlags = v.InferOutput<typeof RunFlagsSchema>;
 
-export function parseRunFlags(argv: string[]): { flags: RunFlags; child: string[] | null } {
+/** `command` names the CLI command in error lines (`service install` validates run options too). */
+export function parseRunFlags(argv: string[], command = "run"): { flags: RunFlags; child: string[] | null } {
   const { own, child } = splitChildCommand(argv);
-  const { values } = parseFlags("run", own, RUN_FLAGS, RunFlagsSchema);
-  if (child !== null && child.length === 0) throw new CliError(EXIT.USAGE, "run: '--' must be followed by the child's command");
+  const { values } = parseFlags(command, own, RUN_FLAGS, RunFlagsSchema);
+  if (child !== null && child.length === 0) throw new CliError(EXIT.USAGE, `${command}: '--' must be followed by the child's command`);
   return { flags: values, child };
 }
 

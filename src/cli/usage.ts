@@ -4,7 +4,7 @@ export const USAGE = `usage:
   icecore commands [--policy <file>]
   icecore policy check <file>
   icecore service install|uninstall|status [run options] [-- <child>...]
-  icecore version
+  icecore version [--json]
 
 run options:
   --port <n>                 API port on 127.0.0.1 (default 0: a free port)

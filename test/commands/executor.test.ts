@@ -105,11 +105,12 @@ describe("output cap", () => {
     // Nothing past the cap is kept: the heap retains about the 1 MiB result, whatever the volume.
     expect(m50.heapRetainedMb).toBeLessThan(6);
     expect(m200.heapRetainedMb).toBeLessThan(6);
-    // RSS rises transiently by allocator/GC slack of the discarded chunks (15-50 MB in this
-    // shared test process, whatever else it is collecting). What buffering would show is growth
-    // with the output: 200 MB kept would cost at least 200 MB, and 150 MB more than the 50 MB run.
-    expect(m200.peakGrowthMb).toBeLessThan(100);
-    expect(m200.peakGrowthMb - m50.peakGrowthMb).toBeLessThan(50);
+    // RSS rises transiently by allocator/GC slack of the discarded chunks (15-130 MB seen in this
+    // shared test process, depending on what else it is collecting). Buffering would show as
+    // growth with the output: 200 MB kept costs at least 200 MB, and 150 MB more than the 50 MB
+    // run. The bounds are those physical ones, so a busy machine does not fail them.
+    expect(m200.peakGrowthMb).toBeLessThan(200);
+    expect(m200.peakGrowthMb - m50.peakGrowthMb).toBeLessThan(150);
   }, 15_000);
 
   test("output exactly at the cap is not truncated", async () => {

@@ -29,6 +29,9 @@ export interface StartOptions {
   /** The child command; `--pipe-name` is appended by icecore. Default: icecore's own `connect`. */
   child?: string[];
   dir?: string;
+  /** Another build of icecore (default dist/icecore), and what starts it (e.g. qemu-user). */
+  binary?: string;
+  launcher?: string[];
 }
 
 /** `<bun> test/fixtures/handoff-child.ts ...options`. */
@@ -56,7 +59,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   const user = options.user ?? null;
   const dir = options.dir ?? scratchDir(user, "run");
   const auditPath = join(dir, "audit.jsonl");
-  const argv = [BINARY, "run", "--log-format", "json", "--audit-log", auditPath, ...(options.args ?? [])];
+  const argv = [...(options.launcher ?? []), options.binary ?? BINARY, "run", "--log-format", "json", "--audit-log", auditPath, ...(options.args ?? [])];
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
