@@ -39,8 +39,8 @@ describe.skipIf(chromiumPath === null)("console page (page tests, Debian Chromiu
     });
     // Runs before the page's own script; init scripts are not subject to the page's CSP.
     await page.addInitScript(() => {
-      (window as any).__csp = [];
-      document.addEventListener("securitypolicyviolation", (e) => (window as any).__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+      (globalThis as any).__csp = [];
+      (globalThis as any).document.addEventListener("securitypolicyviolation", (e: any) => (globalThis as any).__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
     });
     await page.goto(server.url + "/");
   });
@@ -53,14 +53,14 @@ describe.skipIf(chromiumPath === null)("console page (page tests, Debian Chromiu
   test("loads under the Core's CSP with no violation and no failed request; shows version and status", async () => {
     await page.waitForSelector("#version:text('v0.1.0')");
     await page.waitForSelector("[data-command='system.info']");
-    expect(await page.evaluate(() => (window as any).__csp)).toEqual([]);
+    expect(await page.evaluate(() => (globalThis as any).__csp)).toEqual([]);
     expect(cspViolations).toEqual([]);
     expect(failedRequests).toEqual([]);
     expect(await page.textContent("#cert-expiry")).toMatch(/^in 2[34] h/);
     expect(await page.textContent("#cert-renewal")).toMatch(/^in 1[56] h/);
     await page.waitForSelector("#connection[data-state='open']");
     const before = await page.textContent("#uptime");
-    await page.waitForFunction((b) => document.querySelector("#uptime")!.textContent !== b, before, { timeout: 5000 });
+    await page.waitForFunction((b) => (globalThis as any).document.querySelector("#uptime").textContent !== b, before, { timeout: 5000 });
   });
 
   test("each schema type is drawn as its input, with hints and required marks", async () => {
@@ -103,7 +103,7 @@ describe.skipIf(chromiumPath === null)("console page (page tests, Debian Chromiu
     expect(await page.locator("[data-field='label'].has-error").count()).toBe(0);
     expect(await page.textContent(".form-error")).toContain("422");
     // the first field in error has the focus, for keyboard users
-    expect(await page.evaluate(() => document.activeElement?.closest("[data-field]")?.getAttribute("data-field"))).toBe("count");
+    expect(await page.evaluate(() => (globalThis as any).document.activeElement?.closest("[data-field]")?.getAttribute("data-field"))).toBe("count");
   });
 
   test("running system.info (found by the filter, chosen by keyboard) shows its result and refreshes the audit", async () => {

@@ -40,7 +40,7 @@ try {
   await page.waitForSelector(".result [data-exit-code]");
   await page.click("#audit-refresh");
   await page.waitForTimeout(300);
-  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  await page.evaluate(() => (globalThis as any).document.activeElement?.blur());
   await page.screenshot({ path: out, fullPage: true });
   console.log(`wrote ${out}`);
 } finally {
