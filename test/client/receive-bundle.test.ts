@@ -17,6 +17,7 @@ import { BundleInvalid, BundleSchema, MAX_BUNDLE_BYTES, decodeBundle, encodeBund
 import { mintAuthority, mintClientIdentity, type CertificateAuthority, type ClientIdentity } from "../../src/pki/authority.ts";
 import * as v from "valibot";
 import { BUN, FIXTURES, PKCS8_BEGIN, PKCS8_END } from "../support/paths.ts";
+import { track } from "../support/reaper.ts";
 
 const isLinux = process.platform === "linux";
 const PYTHON = Bun.which("python3");
@@ -48,7 +49,7 @@ beforeAll(async () => {
   const pair = (await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"])) as CryptoKeyPair;
   serverKey = (await crypto.subtle.exportKey("jwk", pair.publicKey)) as ServerKeyJwk;
   if (canRun) {
-    host = Bun.spawn([PYTHON!, join(FIXTURES, "bundle-server-host.py")], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    host = track(Bun.spawn([PYTHON!, join(FIXTURES, "bundle-server-host.py")], { stdin: "pipe", stdout: "pipe", stderr: "inherit" }), "run");
     hostLines = lines(host.stdout)[Symbol.asyncIterator]();
   }
 });

@@ -128,7 +128,7 @@ describe("422 issues → fields", () => {
     try {
       validateArgs(command, argsFromValues(model, { mode: "fast", count: "11", verbose: true, dir: "/tmp", names: ["abc", "BAD"], label: "UPPER" }));
     } catch (error) {
-      issues = (error as { extensions: { issues: typeof issues } }).extensions.issues;
+      issues = (error as { details: { issues: typeof issues } }).details.issues;
     }
     const placed = fieldErrors(model, issues);
     expect([...placed.byField.keys()].sort()).toEqual(["count", "label", "names"]);

@@ -3,6 +3,7 @@ import type { Subprocess } from "bun";
 import { join } from "node:path";
 import { BINARY, BUN, FIXTURES } from "./paths.ts";
 import { asUser, scratchDir, type TestUser } from "./users.ts";
+import { track } from "./reaper.ts";
 
 export interface LogEvent {
   event: string;
@@ -63,7 +64,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
-  const proc = Bun.spawn(asUser(user, argv), { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = track(Bun.spawn(asUser(user, argv), { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
   const events: LogEvent[] = [];
   const errors: string[] = [];
   const out: string[] = [];

@@ -4,8 +4,9 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll } from "bun:test";
+import { afterAll, afterEach } from "bun:test";
 import { removeScratchDirs } from "./users.ts";
+import { reap } from "./reaper.ts";
 
 const ROOT = join(import.meta.dir, "../..");
 const BINARY = join(ROOT, "dist/icecore");
@@ -24,4 +25,11 @@ if (!existsSync(BINARY) || statSync(BINARY).mtimeMs < Math.max(newestSource(join
   if (build.exitCode !== 0) throw new Error("test preload: building dist/icecore failed");
 }
 
-afterAll(removeScratchDirs);
+afterEach(async () => {
+  const ended = await reap("test");
+  if (ended > 0) console.warn(`test cleanup: ended ${ended} process(es) the test left running`);
+});
+afterAll(async () => {
+  await reap("run");
+  removeScratchDirs();
+});

@@ -1,0 +1,74 @@
+/**
+ * What the unprivileged test users run must be reachable by them. A clone under a 0700 directory
+ * (root's home, say) is not: every e2e test would fail with "not found" (exit 78). So when a test
+ * user cannot read the clone, the pieces children need — dist/, src/, test/fixtures/,
+ * node_modules/ (Bun itself included) and the package files — are staged once into a
+ * world-readable directory under /tmp, hard-linked where the file system allows (fast, no copy),
+ * copied otherwise. The stage is keyed by the clone's path and the executable's build time, and
+ * made atomically (rename), so concurrent test workers share one.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+
+export const REPO = join(import.meta.dir, "../..");
+const STAGED = ["dist", "src", "test/fixtures", "node_modules", "package.json", "tsconfig.json", "bunfig.toml"];
+
+/** Can `uid` (as a plain process of that user) read the repository's executable and fixtures? */
+function reachable(uid: number, gid: number): boolean {
+  const probe = Bun.spawnSync(
+    ["setpriv", `--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", "/usr/bin/test", "-x", join(REPO, "dist/icecore"), "-a", "-r", join(REPO, "test/fixtures/handoff-child.ts")],
+    { stdout: "ignore", stderr: "ignore" },
+  );
+  return probe.exitCode === 0;
+}
+
+function copyTree(from: string, to: string): void {
+  // Hard links first (same file system: instant); a copy otherwise.
+  for (const flags of ["-al", "-a"]) {
+    if (Bun.spawnSync(["cp", flags, from, to], { stdout: "ignore", stderr: "ignore" }).exitCode === 0) return;
+    rmSync(to, { recursive: true, force: true });
+  }
+  throw new Error(`test stage: cannot copy ${from}`);
+}
+
+function stage(): string {
+  const built = existsSync(join(REPO, "dist/icecore")) ? statSync(join(REPO, "dist/icecore")).mtimeMs : 0;
+  const key = createHash("sha256").update(`${REPO}\n${built}`).digest("hex").slice(0, 16);
+  const final = join(tmpdir(), `icecore-stage-${key}`);
+  if (existsSync(join(final, ".complete"))) return final;
+  const building = `${final}.${process.pid}`;
+  mkdirSync(building, { recursive: true, mode: 0o755 });
+  for (const item of STAGED) {
+    const from = join(REPO, item);
+    if (!existsSync(from)) continue;
+    mkdirSync(join(building, item, ".."), { recursive: true, mode: 0o755 });
+    copyTree(from, join(building, item));
+  }
+  Bun.spawnSync(["chmod", "-R", "a+rX", building]);
+  Bun.write(join(building, ".complete"), "");
+  try {
+    renameSync(building, final);
+  } catch {
+    rmSync(building, { recursive: true, force: true }); // another worker won the race
+  }
+  return final;
+}
+
+let root: string | null = null;
+
+/**
+ * The directory test users run things from: the repository itself when they can reach it, else
+ * the stage. Only root can switch users, so only root ever stages.
+ */
+export function runRoot(probeUser: { uid: number; gid: number } | null): string {
+  if (root !== null) return root;
+  root = probeUser === null || reachable(probeUser.uid, probeUser.gid) ? REPO : stage();
+  return root;
+}
+
+/** `path` (inside the repository) as seen from the run root. */
+export function staged(path: string, probeUser: { uid: number; gid: number } | null): string {
+  return join(runRoot(probeUser), relative(REPO, path));
+}
