@@ -2,22 +2,22 @@
  * SPEC §6: the built-in catalogue, and how any command definition (built-in or from a policy)
  * becomes an immutable `CommandSpec`.
  *
- * Executables are resolved ONCE, at load, to absolute paths, searching only a fixed PATH: what a
- * command runs can never depend on the PATH icecore was started with. A built-in whose tool is
+ * Executables are resolved ONCE, at load, to real absolute paths, searching only a fixed PATH: what
+ * a command runs can never depend on the PATH icecore was started with, nor on a symlink changed
+ * after load (executable.ts). A built-in whose tool is
  * missing here (no udisksctl in a container, no apt on Fedora) is not a load error: it is listed
  * with `available: false` and a call answers 503 `command_unavailable`.
  */
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
-import { posix } from "node:path";
 import * as v from "valibot";
 import { buildArgsSchema, compileArgv } from "./argv-builder.ts";
 import { placeholderName } from "./deny-rules.ts";
+import { FIXED_PATH, resolveExecutable, type ResolvedExecutable } from "./executable.ts";
 import { CommandDefinitionSchema, LIMITS, type CommandDefinition, type CommandDefinitionInput } from "./policy-schema.ts";
 import type { Catalogue, CommandSpec } from "./types.ts";
 
-/** The only directories searched for built-in tools, and the PATH every command runs with. */
-export const FIXED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export { FIXED_PATH, resolveExecutable, type ResolvedExecutable } from "./executable.ts";
 
 // Patterns are written without ^…$ because icecore anchors every pattern itself (argv-builder).
 /** Linux block devices icecore will hand to udisksctl: whole disks and partitions, nothing else. */
@@ -27,35 +27,6 @@ export const DARWIN_DEVICE_PATTERN = "/dev/disk[0-9]+(s[0-9]+)?";
 export const DEBIAN_PACKAGE_PATTERN = "[a-z0-9][a-z0-9+.-]+";
 /** A search term: a package-name-like word. apt-cache treats it as a regex, so keep it plain. */
 export const PACKAGE_QUERY_PATTERN = "[A-Za-z0-9][A-Za-z0-9+._-]*";
-
-export interface ResolvedExecutable {
-  path: string | null;
-  reason: string | null;
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** An absolute path is checked as is; a bare name (built-ins only) is searched in FIXED_PATH. */
-export function resolveExecutable(executable: string, searchPath: string = FIXED_PATH): ResolvedExecutable {
-  if (executable.startsWith("/")) {
-    return isExecutableFile(executable) ? { path: executable, reason: null } : { path: null, reason: `${executable} is missing or not executable` };
-  }
-  if (executable.includes("/")) return { path: null, reason: `${executable} is not an absolute path` };
-  for (const dir of searchPath.split(":")) {
-    if (!dir.startsWith("/")) continue;
-    const candidate = posix.join(dir, executable);
-    if (isExecutableFile(candidate)) return { path: candidate, reason: null };
-  }
-  return { path: null, reason: `${executable} was not found in ${searchPath}` };
-}
 
 /** Built-in definitions for a platform, written in the policy file's own format. */
 export function builtinDefinitions(platform: NodeJS.Platform = process.platform): Record<string, CommandDefinitionInput> {
@@ -150,6 +121,7 @@ function systemInfoSpec(): CommandSpec {
     description: "Host name, OS, kernel release, uptime, CPU count and memory (read in-process)",
     source: "builtin",
     executable: null,
+    argv0: null,
     argv: [],
     params: {},
     argsSchema: buildArgsSchema({}),
@@ -164,14 +136,23 @@ function systemInfoSpec(): CommandSpec {
   };
 }
 
-/** Turn a parsed definition into a CommandSpec. The caller has already run the deny rules. */
-export function compileCommand(name: string, def: CommandDefinition, source: CommandSpec["source"], searchPath: string = FIXED_PATH): CommandSpec {
-  const resolved = resolveExecutable(def.executable, searchPath);
+/**
+ * Turn a parsed definition into a CommandSpec. The caller has already run the deny rules, on the
+ * SAME resolution when it passes `resolved` (so what was checked is what runs).
+ */
+export function compileCommand(
+  name: string,
+  def: CommandDefinition,
+  source: CommandSpec["source"],
+  searchPath: string = FIXED_PATH,
+  resolved: ResolvedExecutable = resolveExecutable(def.executable, searchPath),
+): CommandSpec {
   return {
     name,
     description: def.description,
     source,
-    executable: resolved.path ?? (def.executable.startsWith("/") ? def.executable : null),
+    executable: resolved.realPath ?? (def.executable.startsWith("/") ? def.executable : null),
+    argv0: resolved.path ?? (def.executable.startsWith("/") ? def.executable : null),
     argv: compileArgv(def.argv, placeholderName),
     params: def.params,
     argsSchema: buildArgsSchema(def.params),
@@ -180,7 +161,7 @@ export function compileCommand(name: string, def: CommandDefinition, source: Com
     long: def.long,
     elevate: def.elevate,
     envAllow: def.env_allow,
-    available: resolved.path !== null,
+    available: resolved.realPath !== null,
     unavailableReason: resolved.reason,
   };
 }

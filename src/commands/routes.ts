@@ -21,7 +21,7 @@ import type { AuditLog } from "../audit/audit-log.ts";
 import type { Logger } from "../log/logger.ts";
 import { argsFromBody, validateArgs } from "./argv-builder.ts";
 import type { ConcurrencyLimiter } from "./concurrency.ts";
-import { commandEnv, commandUnavailable, elevationUnavailable, runCommand, spawnArgv, SpawnError } from "./executor.ts";
+import { commandEnv, commandUnavailable, elevationUnavailable, runCommand, spawnArgv, spawnName, SpawnError } from "./executor.ts";
 import { JOB_ID_RE, type JobManager } from "./jobs.ts";
 import { describeCommands } from "./policy-loader.ts";
 import type { Catalogue, ElevateWith } from "./types.ts";
@@ -105,9 +105,11 @@ export function commandRoutes(opts: CommandRoutesOptions): Hono<ApiEnv> {
       if (command.long && !command.inProcess) {
         const argv = spawnArgv(command, values, elevateWith);
         const slot = release;
+        const argv0 = spawnName(command);
         const job = jobs.start({
           command: command.name,
           argv,
+          ...(argv0 === undefined ? {} : { argv0 }),
           env: commandEnv(command.envAllow, opts.env),
           timeoutMs: command.timeoutMs,
           maxOutputBytes: command.maxOutputBytes,
