@@ -99,6 +99,8 @@ const RULE_TABLE: [rule: string, def: Record<string, unknown>][] = [
   ["enum_value_leading_dash", { ...ok, argv: ["{mode}"], params: { mode: { type: "string", enum: ["-l", "all"] } } }],
   ["env_allow_forbidden", { ...ok, env_allow: ["LD_PRELOAD"] }],
   ["env_allow_forbidden", { ...ok, env_allow: ["PATH"] }],
+  ["env_allow_forbidden", { ...ok, env_allow: ["TAR_OPTIONS"] }],
+  ["env_allow_forbidden", { ...ok, env_allow: ["APT_CONFIG"] }],
 ];
 
 function violationsOf(policy: unknown): { rule: string; command: string }[] {
