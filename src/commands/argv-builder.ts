@@ -9,6 +9,8 @@
  *   maxLength -> no NUL (cannot be passed through execve) -> well-formed UTF-16 (a lone surrogate
  *   would reach the tool as U+FFFD, i.e. not the validated value) -> no leading `-` unless
  *   `allowLeadingDash` (option injection) -> enum -> pattern (anchored: whole-value match).
+ * A path param is validated against its roots and replaced by the REAL path it names
+ * (resolveUnderRoots): that, not the literal, is the element the tool gets.
  */
 import { lstatSync, realpathSync } from "node:fs";
 import { posix } from "node:path";
