@@ -9,9 +9,11 @@
  *   maxLength -> no NUL (cannot be passed through execve) -> well-formed UTF-16 (a lone surrogate
  *   would reach the tool as U+FFFD, i.e. not the validated value) -> no leading `-` unless
  *   `allowLeadingDash` (option injection) -> enum -> pattern (anchored: whole-value match).
+ * A path param is validated against its roots and replaced by the REAL path it names
+ * (resolveUnderRoots): that, not the literal, is the element the tool gets.
  */
-import { realpathSync } from "node:fs";
-import { dirname, posix } from "node:path";
+import { lstatSync, realpathSync } from "node:fs";
+import { posix } from "node:path";
 import * as v from "valibot";
 import { refusals, type ArgIssue } from "./errors.ts";
 import { jsonPointer } from "../json-pointer.ts";
@@ -91,28 +93,11 @@ function integerSchema(p: IntegerParam) {
   );
 }
 
-function realOrSelf(path: string): string {
+function realpathOrNull(path: string): string | null {
   try {
     return realpathSync(path);
   } catch {
-    return path;
-  }
-}
-
-/** The realpath of `path`, or of its nearest existing ancestor with the missing tail appended. */
-function realpathAllowMissing(path: string): string {
-  let head = path;
-  const tail: string[] = [];
-  for (;;) {
-    try {
-      const real = realpathSync(head);
-      return tail.length ? posix.join(real, ...tail.reverse()) : real;
-    } catch {
-      const parent = dirname(head);
-      if (parent === head) return path;
-      tail.push(head.slice(parent === "/" ? 1 : parent.length + 1));
-      head = parent;
-    }
+    return null;
   }
 }
 
@@ -120,23 +105,83 @@ function isUnder(path: string, root: string): boolean {
   return path === root || path.startsWith(root === "/" ? "/" : root + "/");
 }
 
+/** A `roots` entry: as written in the policy, and its real path (resolved at load when it existed). */
+interface PathRoot {
+  readonly written: string;
+  readonly realAtLoad: string | null;
+}
+
+/**
+ * Issue 12 item 7: the real path `value` names, or null when it must be refused.
+ *
+ * The value must be under a root as written. From that root's real path, every component below it
+ * is checked with lstat: a symlink is followed only when its target exists and resolves under one
+ * of the roots, so a dangling `root/x -> /etc/cron.d/evil` (which `touch` would create) or a
+ * `root/x -> /etc` is refused. A missing component ends the walk: the rest is what the tool may
+ * create, inside a real directory under the root. Anything lstat cannot answer (a file where a
+ * directory is needed, EACCES, ELOOP) is refused rather than guessed.
+ *
+ * The components of a root itself are the policy author's: a root that is a symlink is resolved
+ * once, at load (or at first use, if it did not exist then).
+ */
+export function resolveUnderRoots(value: string, roots: readonly PathRoot[]): string | null {
+  const realRoots = roots.map((r) => r.realAtLoad ?? realpathOrNull(r.written)).filter((r): r is string => r !== null);
+  for (const root of roots) {
+    if (!isUnder(value, root.written)) continue;
+    const base = root.realAtLoad ?? realpathOrNull(root.written);
+    if (base === null) continue;
+    const rest = value === root.written ? "" : value.slice(root.written === "/" ? 1 : root.written.length + 1);
+    const resolved = walkBelow(base, rest === "" ? [] : rest.split("/"), realRoots);
+    if (resolved !== null) return resolved;
+  }
+  return null;
+}
+
+function walkBelow(base: string, components: readonly string[], realRoots: readonly string[]): string | null {
+  let current = base;
+  for (const [i, name] of components.entries()) {
+    const next = current === "/" ? `/${name}` : `${current}/${name}`;
+    let st;
+    try {
+      st = lstatSync(next);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") return null;
+      return posix.join(next, ...components.slice(i + 1));
+    }
+    if (st.isSymbolicLink()) {
+      const target = realpathOrNull(next); // null: dangling, a loop, or unreadable
+      if (target === null || !realRoots.some((r) => isUnder(target, r))) return null;
+      current = target;
+    } else {
+      current = next;
+    }
+  }
+  return current;
+}
+
 function pathSchema(p: PathParam) {
-  // Roots are resolved once, at load: a value must be under a root both as written and after
-  // resolving symlinks, so `/srv/data/link -> /etc` cannot lead outside. (A symlink created after
-  // validation is a race icecore cannot close without opening the file itself; the README says so.)
-  const roots = p.roots.map((r) => posix.normalize(r).replace(/(.)\/$/, "$1"));
-  const realRoots = roots.map(realOrSelf);
+  // Roots are resolved once, at load. The value handed to the tool is the REAL path that was
+  // validated (symlinks already followed), not the literal: the tool then never re-reads a symlink
+  // icecore checked, so swapping that link after validation changes nothing. (A directory the
+  // caller can write to along the real path remains a race no path check can close; the README
+  // says so.)
+  const roots: PathRoot[] = p.roots.map((r) => {
+    const written = posix.normalize(r).replace(/(.)\/$/, "$1");
+    return { written, realAtLoad: realpathOrNull(written) };
+  });
+  const shown = roots.map((r) => r.written).join(" or ");
   const normalized = documented(
     v.check((s: string) => s.startsWith("/") && posix.normalize(s) === s && (s === "/" || !s.endsWith("/")), "must be an absolute, normalized path (no '.', '..', '//' or trailing '/')"),
     { pattern: "^/" },
   );
   const underRoots = documented(
-    v.check((s: string) => {
-      if (!roots.some((r) => isUnder(s, r))) return false;
-      const real = realpathAllowMissing(s);
-      return realRoots.some((r) => isUnder(real, r));
-    }, `must be under ${roots.join(" or ")}`),
-    { description: `a path under ${roots.join(" or ")}` },
+    v.rawTransform<string, string>(({ dataset, addIssue, NEVER }) => {
+      const real = resolveUnderRoots(dataset.value, roots);
+      if (real !== null) return real;
+      addIssue({ message: `must be under ${shown} (a symlink on the way must exist and resolve inside)` });
+      return NEVER;
+    }),
+    { description: `a path under ${shown}` },
   );
   return dynamicPipe<string>(
     ...withDescription(

@@ -2,76 +2,88 @@
  * SPEC §6: the built-in catalogue, and how any command definition (built-in or from a policy)
  * becomes an immutable `CommandSpec`.
  *
- * Executables are resolved ONCE, at load, to absolute paths, searching only a fixed PATH: what a
- * command runs can never depend on the PATH icecore was started with. A built-in whose tool is
+ * Executables are resolved ONCE, at load, to real absolute paths, searching only a fixed PATH: what
+ * a command runs can never depend on the PATH icecore was started with, nor on a symlink changed
+ * after load (executable.ts). A built-in whose tool is
  * missing here (no udisksctl in a container, no apt on Fedora) is not a load error: it is listed
  * with `available: false` and a call answers 503 `command_unavailable`.
  */
-import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
-import { posix } from "node:path";
 import * as v from "valibot";
 import { buildArgsSchema, compileArgv } from "./argv-builder.ts";
 import { placeholderName } from "./deny-rules.ts";
+import { FIXED_PATH, resolveExecutable, type ResolvedExecutable } from "./executable.ts";
 import { CommandDefinitionSchema, LIMITS, type CommandDefinition, type CommandDefinitionInput } from "./policy-schema.ts";
 import type { Catalogue, CommandSpec } from "./types.ts";
 
-/** The only directories searched for built-in tools, and the PATH every command runs with. */
-export const FIXED_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export { FIXED_PATH, resolveExecutable, type ResolvedExecutable } from "./executable.ts";
 
 // Patterns are written without ^…$ because icecore anchors every pattern itself (argv-builder).
-/** Linux block devices icecore will hand to udisksctl: whole disks and partitions, nothing else. */
-export const LINUX_DEVICE_PATTERN = "/dev/(sd[a-z]+[0-9]*|nvme[0-9]+n[0-9]+(p[0-9]+)?|vd[a-z]+[0-9]*|mmcblk[0-9]+(p[0-9]+)?|loop[0-9]+)";
-export const DARWIN_DEVICE_PATTERN = "/dev/disk[0-9]+(s[0-9]+)?";
-/** Debian policy §5.6.1: lowercase letters, digits, + - . ; at least two characters; starts alphanumeric. */
-export const DEBIAN_PACKAGE_PATTERN = "[a-z0-9][a-z0-9+.-]+";
-/** A search term: a package-name-like word. apt-cache treats it as a regex, so keep it plain. */
-export const PACKAGE_QUERY_PATTERN = "[A-Za-z0-9][A-Za-z0-9+._-]*";
-
-export interface ResolvedExecutable {
-  path: string | null;
-  reason: string | null;
-}
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** An absolute path is checked as is; a bare name (built-ins only) is searched in FIXED_PATH. */
-export function resolveExecutable(executable: string, searchPath: string = FIXED_PATH): ResolvedExecutable {
-  if (executable.startsWith("/")) {
-    return isExecutableFile(executable) ? { path: executable, reason: null } : { path: null, reason: `${executable} is missing or not executable` };
-  }
-  if (executable.includes("/")) return { path: null, reason: `${executable} is not an absolute path` };
-  for (const dir of searchPath.split(":")) {
-    if (!dir.startsWith("/")) continue;
-    const candidate = posix.join(dir, executable);
-    if (isExecutableFile(candidate)) return { path: candidate, reason: null };
-  }
-  return { path: null, reason: `${executable} was not found in ${searchPath}` };
-}
+//
+// Issue 12 item 6: every caller-controlled element of a built-in must mean exactly one thing to its
+// tool, read with that tool's own syntax, not with a regex author's eye. Numbers carry no leading
+// zeros, so a device has exactly one spelling (the kernel's).
+const N = "(0|[1-9][0-9]*)";
+const N1 = "[1-9][0-9]*";
+/**
+ * Linux block devices icecore hands to udisksctl: whole disks and partitions, nothing else.
+ * udisksctl `-b` looks the value up by exact string comparison with each block device's node and
+ * its /dev/disk/by-* symlinks (udisks tools/udisksctl.c lookup_object_by_device): no pattern,
+ * no relative name, so a kernel name matches one device or none.
+ */
+export const LINUX_DEVICE_PATTERN = `/dev/(sd[a-z]+(${N1})?|nvme${N}n${N1}(p${N1})?|vd[a-z]+(${N1})?|mmcblk${N}(p${N1})?|loop${N})`;
+export const DARWIN_DEVICE_PATTERN = `/dev/disk${N}(s${N1})?`;
+/**
+ * A package name that apt-get reads as exactly that package.
+ *
+ * Debian policy §5.6.1: lowercase letters, digits, `+ - .`; at least two characters; starts
+ * alphanumeric. That alone is not enough, because apt-get does not read its operands as names
+ * (apt-pkg/cacheset.cc, apt 2.6, and apt-private/private-install.cc):
+ *   - a trailing `-` is a modifier: `curl-` means "remove curl" when no package is named `curl-`
+ *     (VersionContainerInterface::FromModifierCommandLine). No package in the archive ends in
+ *     `-`, so such a name is refused here.
+ *   - a trailing `+` is the "install" modifier. Real packages end in `+` (`g++`, `memtest86+`,
+ *     `ncbi-blast+`), and apt tries the whole string as a literal package first, so those are
+ *     installed as named; only when no such package is known does `foo+` fall back to installing
+ *     the literal `foo` (apt strips one modifier, then looks the rest up without modifiers). The
+ *     operation stays "install one literally named package" either way.
+ *   - a name no package matches literally is tried as a glob when it holds one of `.?*[]!`, then
+ *     as an unanchored regex when it holds one of `.?+*|[^$`: `lib.+` installs every package whose
+ *     name matches. The template therefore sets `APT::Cmd::Pattern-Only` (what apt(8) itself
+ *     sets; apt >= 1.9.6): a regex is then only tried for a term that starts with `^` or ends
+ *     with `$`, and a glob without `*`, `?` or `[` matches only its own literal name. This pattern
+ *     admits none of those, so the `.` and `+` in `python3.11` or `libstdc++6` stay literal.
+ *   - `?…`/`~…` are apt patterns, `…^` a task, `:arch`, `=version` and `/release` select
+ *     architecture and version, and a leading `/` or `.` names a .deb file: the character class
+ *     and the alphanumeric start exclude them all.
+ * Every one of the ~64,000 names in Debian 12's index matches this pattern.
+ */
+export const DEBIAN_PACKAGE_PATTERN = "[a-z0-9][a-z0-9+.-]*[a-z0-9+.]";
+/**
+ * A search term for `apt-cache search`, which compiles each term as a POSIX extended regex
+ * (regcomp REG_EXTENDED|REG_ICASE, apt-private/private-search.cc): `.` and `+` are operators there
+ * (`g++` matches every name with a "g"). Only characters without regex meaning are admitted, so
+ * the term is a literal, case-insensitive substring of the package name.
+ */
+export const PACKAGE_QUERY_PATTERN = "[A-Za-z0-9][A-Za-z0-9_-]*";
 
 /** Built-in definitions for a platform, written in the policy file's own format. */
 export function builtinDefinitions(platform: NodeJS.Platform = process.platform): Record<string, CommandDefinitionInput> {
   const packages: Record<string, CommandDefinitionInput> = {
     "package.search": {
-      description: "Search the APT package index by package name",
+      description: "Search the APT package index by package name (a literal part of the name)",
       executable: "apt-cache",
       // `--` ends options before the user's term (SPEC §6), on top of the no-leading-dash rule.
       argv: ["search", "--names-only", "--", "{query}"],
-      params: { query: { type: "string", pattern: PACKAGE_QUERY_PATTERN, maxLength: 64, description: "a package-name-like search term" } },
+      params: { query: { type: "string", pattern: PACKAGE_QUERY_PATTERN, maxLength: 64, description: "part of a package name: letters, digits, - and _" } },
       timeout_ms: 30_000,
     },
     "package.install": {
       description: "Install Debian packages (without recommended packages)",
       executable: "apt-get",
-      argv: ["install", "-y", "--no-install-recommends", "--", "{names}"],
+      // Pattern-Only: names are never globs or regexes (see DEBIAN_PACKAGE_PATTERN).
+      argv: ["-o", "APT::Cmd::Pattern-Only=true", "install", "-y", "--no-install-recommends", "--", "{names}"],
       params: {
         names: {
           type: "array",
@@ -150,6 +162,7 @@ function systemInfoSpec(): CommandSpec {
     description: "Host name, OS, kernel release, uptime, CPU count and memory (read in-process)",
     source: "builtin",
     executable: null,
+    argv0: null,
     argv: [],
     params: {},
     argsSchema: buildArgsSchema({}),
@@ -164,14 +177,23 @@ function systemInfoSpec(): CommandSpec {
   };
 }
 
-/** Turn a parsed definition into a CommandSpec. The caller has already run the deny rules. */
-export function compileCommand(name: string, def: CommandDefinition, source: CommandSpec["source"], searchPath: string = FIXED_PATH): CommandSpec {
-  const resolved = resolveExecutable(def.executable, searchPath);
+/**
+ * Turn a parsed definition into a CommandSpec. The caller has already run the deny rules, on the
+ * SAME resolution when it passes `resolved` (so what was checked is what runs).
+ */
+export function compileCommand(
+  name: string,
+  def: CommandDefinition,
+  source: CommandSpec["source"],
+  searchPath: string = FIXED_PATH,
+  resolved: ResolvedExecutable = resolveExecutable(def.executable, searchPath),
+): CommandSpec {
   return {
     name,
     description: def.description,
     source,
-    executable: resolved.path ?? (def.executable.startsWith("/") ? def.executable : null),
+    executable: resolved.realPath ?? (def.executable.startsWith("/") ? def.executable : null),
+    argv0: resolved.path ?? (def.executable.startsWith("/") ? def.executable : null),
     argv: compileArgv(def.argv, placeholderName),
     params: def.params,
     argsSchema: buildArgsSchema(def.params),
@@ -180,7 +202,7 @@ export function compileCommand(name: string, def: CommandDefinition, source: Com
     long: def.long,
     elevate: def.elevate,
     envAllow: def.env_allow,
-    available: resolved.path !== null,
+    available: resolved.realPath !== null,
     unavailableReason: resolved.reason,
   };
 }

@@ -20,7 +20,7 @@
  */
 import { refusals } from "./errors.ts";
 import { buildArgv } from "./argv-builder.ts";
-import { FIXED_PATH } from "./catalogue.ts";
+import { FIXED_PATH } from "./executable.ts";
 import type { ArgValues, CommandSpec, ElevateWith, RunResult } from "./types.ts";
 
 /** SPEC §6: sync commands get a short grace between SIGTERM and SIGKILL; jobs get 5 s (jobs.ts). */
@@ -45,13 +45,26 @@ export function commandEnv(envAllow: readonly string[], source: Record<string, s
   return env;
 }
 
-/** The complete argv to spawn: [elevation prefix...] executable, template-built args. */
+/**
+ * The complete argv to spawn: [elevation prefix...] executable, template-built args. The executable
+ * is the REAL path resolved at load (executable.ts), never re-resolved through a symlink.
+ */
 export function spawnArgv(command: CommandSpec, values: ArgValues, elevateWith: ElevateWith): string[] {
   if (command.executable === null) throw new Error(`internal: ${command.name} has no executable`);
   const argv = [command.executable, ...buildArgv(command, values)];
   if (!command.elevate) return argv;
   if (elevateWith === "none") throw refusals.elevationUnavailable(command.name);
   return [...ELEVATION_PREFIX[elevateWith], ...argv];
+}
+
+/**
+ * The argv[0] the program sees: the path as configured (`/usr/bin/unxz`, whose real path is xz),
+ * while the real path is what is executed. Elevated commands are started by sudo/pkexec, which set
+ * argv[0] themselves.
+ */
+export function spawnName(command: CommandSpec): string | undefined {
+  if (command.elevate || command.argv0 === null || command.argv0 === command.executable) return undefined;
+  return command.argv0;
 }
 
 /** Signal the whole process group; fall back to the pid alone if the group is already gone. */
@@ -70,7 +83,10 @@ export function signalGroup(pid: number, signal: NodeJS.Signals): void {
 export type StopReason = "timed_out" | "cancelled";
 
 export interface ProcessSpec {
+  /** argv[0] is the file executed. */
   argv: readonly string[];
+  /** What the program sees as argv[0], when not argv[0] itself. */
+  argv0?: string;
   env: Record<string, string>;
   timeoutMs: number;
   killGraceMs: number;
@@ -158,6 +174,7 @@ export function startProcess(spec: ProcessSpec): ProcessHandle {
   let proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   try {
     proc = Bun.spawn([...spec.argv], {
+      ...(spec.argv0 === undefined ? {} : { argv0: spec.argv0 }),
       cwd: FIXED_CWD,
       env: spec.env,
       stdin: "ignore",
@@ -238,8 +255,10 @@ export async function runCommand(command: CommandSpec, values: ArgValues, opts: 
   }
   if (!command.available) throw refusals.unavailable(command.name, command.unavailableReason ?? "unavailable");
   const argv = spawnArgv(command, values, opts.elevateWith);
+  const argv0 = spawnName(command);
   const handle = startProcess({
     argv,
+    ...(argv0 === undefined ? {} : { argv0 }),
     env: commandEnv(command.envAllow, opts.env),
     timeoutMs: command.timeoutMs,
     killGraceMs: SYNC_KILL_GRACE_MS,

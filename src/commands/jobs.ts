@@ -51,6 +51,8 @@ export interface JobManagerOptions {
 export interface StartJobOptions {
   command: string;
   argv: readonly string[];
+  /** What the program sees as argv[0] when it differs from argv[0] (executor.ts spawnName). */
+  argv0?: string;
   env: Record<string, string>;
   timeoutMs: number;
   maxOutputBytes: number;
@@ -251,6 +253,7 @@ export class JobManager {
     };
     const handle = startProcess({
       argv: opts.argv,
+      ...(opts.argv0 === undefined ? {} : { argv0: opts.argv0 }),
       env: opts.env,
       timeoutMs: opts.timeoutMs,
       killGraceMs: this.killGraceMs,

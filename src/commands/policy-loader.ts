@@ -11,7 +11,8 @@ import { readFileSync, statSync } from "node:fs";
 import { toJsonSchema, type JsonSchema } from "@valibot/to-json-schema";
 import * as v from "valibot";
 import { documentedCheck, issuePointer } from "./argv-builder.ts";
-import { builtinCatalogue, compileCommand, FIXED_PATH, sortedCommands } from "./catalogue.ts";
+import { builtinCatalogue, compileCommand, sortedCommands } from "./catalogue.ts";
+import { FIXED_PATH, resolveExecutable } from "./executable.ts";
 import { checkCommand, type Violation } from "./deny-rules.ts";
 import { PolicySchema } from "./policy-schema.ts";
 import type { Catalogue, CommandSpec } from "./types.ts";
@@ -81,14 +82,18 @@ export function compilePolicy(value: unknown, file = "(policy)", opts: LoadOptio
     );
   }
   const policy = parsed.output;
+  const searchPath = opts.searchPath ?? FIXED_PATH;
+  // Each executable is resolved to its real path ONCE: the rules judge that file and the catalogue
+  // spawns that file, so nothing can change between the check and the run (issue 12 item 7).
+  const resolved = new Map(Object.entries(policy.commands).map(([name, def]) => [name, resolveExecutable(def.executable, searchPath)]));
   const violations: Violation[] = [];
-  for (const [name, def] of Object.entries(policy.commands)) violations.push(...checkCommand(name, def));
+  for (const [name, def] of Object.entries(policy.commands)) violations.push(...checkCommand(name, def, undefined, resolved.get(name)));
   if (violations.length) throw new PolicyError(file, violations);
 
   const catalogue = policy.mode === "extend" ? builtinCatalogue(opts) : new Map<string, CommandSpec>();
   // In "extend" mode a policy entry with a built-in's name replaces that built-in (to tune a timeout, say).
   for (const [name, def] of Object.entries(policy.commands)) {
-    catalogue.set(name, compileCommand(name, def, "policy", opts.searchPath ?? FIXED_PATH));
+    catalogue.set(name, compileCommand(name, def, "policy", searchPath, resolved.get(name)));
   }
   return catalogue;
 }

@@ -20,8 +20,10 @@ export interface CommandSpec {
   readonly name: string;
   readonly description: string;
   readonly source: "builtin" | "policy";
-  /** Absolute path resolved at load; null for in-process commands (system.info). */
+  /** REAL path resolved at load, and what is executed; null for in-process commands (system.info). */
   readonly executable: string | null;
+  /** The path as configured: the program's argv[0] (executable.ts says why). */
+  readonly argv0: string | null;
   readonly argv: readonly ArgvPart[];
   readonly params: Readonly<Record<string, ParamDefinition>>;
   readonly argsSchema: ArgsSchema;

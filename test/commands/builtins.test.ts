@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { loadPolicy } from "../../src/commands/policy-loader.ts";
 import { buildArgv, validateArgs } from "../../src/commands/argv-builder.ts";
-import { resolveExecutable } from "../../src/commands/catalogue.ts";
+import { DEBIAN_PACKAGE_PATTERN, resolveExecutable } from "../../src/commands/catalogue.ts";
 import { commandEnv, spawnArgv } from "../../src/commands/executor.ts";
 import { testApp, removeScratch } from "./helpers.ts";
 
@@ -72,17 +72,26 @@ describe("package.search (real apt-cache)", () => {
   test.each(["-o", "--config-file=/etc/shadow", "a b", "a;b", "x".repeat(65), "", "(.*)"])("refuses %j", async (query) => {
     expect((await t.post("package.search", { args: { query } })).status).toBe(422);
   });
+  // Issue 12 item 6: apt-cache compiles the term as a POSIX ERE, so `.`, `+` and friends are operators.
+  test.each(["g++", "lib.+", "python3.11", "a.b", "^curl", "curl$", "a|b", "a*", "a?", "[a]", "a{2}", "a\\b", "?name(x)", "~nx"])("refuses the regex-bearing term %j", (query) => {
+    expect(() => validateArgs(cmd("package.search"), { query })).toThrow();
+  });
+  test.each(["coreutils", "python3", "libstdc", "G-C_C", "0ad"])("accepts the literal term %j", (query) => {
+    expect(buildArgv(cmd("package.search"), validateArgs(cmd("package.search"), { query })).at(-1)).toBe(query);
+  });
 });
 
 describe("disk.mount / disk.unmount (argv only: never mounted in tests)", () => {
-  test.each(["/dev/sdb1", "/dev/nvme0n1p2", "/dev/vda", "/dev/mmcblk0p1", "/dev/loop7"])("builds udisksctl's syntax for %s", (device) => {
+  test.each(["/dev/sdb1", "/dev/nvme0n1p2", "/dev/vda", "/dev/mmcblk0p1", "/dev/loop7", "/dev/loop0", "/dev/sdaa10", "/dev/nvme10n1"])("builds udisksctl's syntax for %s", (device) => {
     for (const verb of ["mount", "unmount"]) {
       const c = cmd(`disk.${verb}`);
       // udisksctl(1): udisksctl mount|unmount {--object-path OBJECT | --block-device DEVICE} [--no-user-interaction]
       expect(buildArgv(c, validateArgs(c, { device }))).toEqual([verb, "--no-user-interaction", "-b", device]);
     }
   });
-  test.each(["/dev/sda; rm -rf /", "/dev/../etc/passwd", "sdb1", "/dev/sdb1 ", "-b", "/dev/sda\n/dev/sdb", "/dev/mapper/root", "/dev/sd", "/dev/disk/by-id/x"])("refuses %j", (device) => {
+  // Issue 12 item 6: udisksctl matches -b by exact string against device nodes and their symlinks,
+  // so a device has one spelling: the kernel's, without leading zeros.
+  test.each(["/dev/sda; rm -rf /", "/dev/../etc/passwd", "sdb1", "/dev/sdb1 ", "-b", "/dev/sda\n/dev/sdb", "/dev/mapper/root", "/dev/sd", "/dev/disk/by-id/x", "/dev/sda01", "/dev/sda0", "/dev/nvme01n1", "/dev/nvme0n0", "/dev/nvme0n1p01", "/dev/loop007", "/dev/mmcblk00"])("refuses %j", (device) => {
     expect(() => validateArgs(cmd("disk.mount"), { device })).toThrow();
   });
   test("the real udisksctl accepts these options (when installed)", async () => {
@@ -107,7 +116,7 @@ describe("package.install (argv only: never installed in tests)", () => {
     const values = validateArgs(c, { names: ["curl", "libc6-dev", "g++", "python3.11"] });
     expect(spawnArgv(c, values, "sudo")).toEqual([
       "/usr/bin/sudo", "-n", "--",
-      c.executable!, "install", "-y", "--no-install-recommends", "--", "curl", "libc6-dev", "g++", "python3.11",
+      c.executable!, "-o", "APT::Cmd::Pattern-Only=true", "install", "-y", "--no-install-recommends", "--", "curl", "libc6-dev", "g++", "python3.11",
     ]);
   });
   test.each([
@@ -121,6 +130,63 @@ describe("package.install (argv only: never installed in tests)", () => {
     ["spaces", ["curl jq"]],
   ])("refuses %s", (_label, names) => {
     expect(() => validateArgs(c, { names })).toThrow();
+  });
+  // Issue 12 item 6: each name must mean exactly one package to apt-get (catalogue.ts DEBIAN_PACKAGE_PATTERN).
+  test.each([
+    ["curl-", "a trailing - is apt's remove modifier"],
+    ["libc6-", "a trailing - is apt's remove modifier"],
+    ["curl:amd64", "an architecture qualifier"],
+    ["curl/bookworm", "a release selector"],
+    ["?name(curl)", "an apt pattern"],
+    ["~ncurl", "an apt pattern"],
+    ["gnome^", "a task"],
+    ["cur*", "a glob"],
+    ["cur?", "a glob"],
+    ["curl[4]", "a glob"],
+    ["^curl", "an anchored regex"],
+    ["lib|x", "a regex"],
+    ["./x.deb", "a .deb file"],
+    ["/tmp/x.deb", "a .deb file"],
+    [".hidden", "a leading dot"],
+  ])("refuses %j (%s)", (name) => {
+    expect(() => validateArgs(c, { names: [name] })).toThrow();
+  });
+  test.each(["g++", "memtest86+", "ncbi-blast+", "libstdc++6", "python3.11", "libdb5.3++", "0ad", "coreutils", "lib.+"])("accepts the Debian name %j as one literal element", (name) => {
+    expect(buildArgv(c, validateArgs(c, { names: [name] })).at(-1)).toBe(name);
+  });
+  test("every package name in this machine's APT index is accepted", () => {
+    const apt = resolveExecutable("apt-cache");
+    const listed = apt.realPath ? Bun.spawnSync([apt.realPath, "pkgnames"], { env: commandEnv([]), stdin: "ignore" }).stdout.toString().split("\n").filter(Boolean) : [];
+    if (listed.length === 0) return void console.log("skip index-wide name check: no apt-cache or an empty APT index here");
+    const re = new RegExp(`^(?:${DEBIAN_PACKAGE_PATTERN})$`);
+    expect(listed.filter((n) => !re.test(n))).toEqual([]);
+  });
+  test("the real apt-get takes `lib.+` literally with the template's Pattern-Only, and as a regex without it (simulate mode)", () => {
+    if (!skipUnless("package.install")) return;
+    const argv = buildArgv(c, validateArgs(c, { names: ["lib.+"] }));
+    expect(argv.slice(0, 2)).toEqual(["-o", "APT::Cmd::Pattern-Only=true"]);
+    const simulate = (args: string[]) => {
+      const r = Bun.spawnSync([c.executable!, "-s", ...args], { env: commandEnv([]), stdin: "ignore" });
+      const out = r.stdout.toString() + r.stderr.toString();
+      return { out, selected: out.split("\n").filter((l) => /^Inst |^Remv | is already the newest version/.test(l)).length };
+    };
+    const withoutPatternOnly = simulate(argv.slice(2));
+    if (withoutPatternOnly.selected === 0) return void console.log("skip regex check: the APT index is empty here (no apt-get update)");
+    // The attack as it was: an elevated "install" of one name selects many packages.
+    expect(withoutPatternOnly.selected).toBeGreaterThan(10);
+    // The template: one literal name, which no package has.
+    const templated = simulate(argv);
+    expect(templated.selected).toBe(0);
+    expect(templated.out).toContain("Unable to locate package");
+  });
+  test("the real apt-get reads `<installed package>-` as removing it: that is why a trailing - is refused (simulate mode)", () => {
+    if (!skipUnless("package.install")) return;
+    const tail = (name: string) => ["-o", "APT::Cmd::Pattern-Only=true", "install", "-y", "--no-install-recommends", "--", `${name}-`];
+    // A leaf package whose removal the resolver can plan on this machine (a system with held packages cannot plan every one).
+    const installed = ["curl", "wget", "less", "openssl", "procps"].filter((p) => Bun.spawnSync(["dpkg-query", "-W", p], { stdin: "ignore" }).exitCode === 0);
+    const removed = installed.find((p) => new RegExp(`^Remv ${p.replace("+", "\\+")} `, "m").test(Bun.spawnSync([c.executable!, "-s", ...tail(p)], { env: commandEnv([]), stdin: "ignore" }).stdout.toString()));
+    if (removed === undefined) return void console.log(`skip remove-modifier check: apt could not plan removing any of ${installed.join(", ") || "(none installed)"}`);
+    expect(() => validateArgs(c, { names: [`${removed}-`] })).toThrow();
   });
   test("--elevate-with none: 403 through the route, nothing started", async () => {
     const res = await t.post("package.install", { args: { names: ["curl"] } });

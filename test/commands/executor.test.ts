@@ -5,10 +5,10 @@
  * stays flat), elevation wraps the argv and never prompts.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, renameSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { commandEnv, ELEVATION_PREFIX, runCommand, spawnArgv, startProcess, SYNC_KILL_GRACE_MS } from "../../src/commands/executor.ts";
-import { BUN, catalogueOf, processGone, readJson, SPAWN_TREE, tempDir, waitFor, removeScratch } from "./helpers.ts";
+import { BUN, catalogueOf, processGone, readJson, SPAWN_TREE, tempDir, testApp, waitFor, removeScratch } from "./helpers.ts";
 
 afterAll(removeScratch);
 
@@ -158,3 +158,51 @@ describe("env", () => {
   });
 });
 
+
+describe("the executable is the real path resolved at load (issue 12 item 7)", () => {
+  /** A symlink `link -> target`, replaced atomically (rename over it), as an attacker would. */
+  function repoint(link: string, target: string): void {
+    const tmp = `${link}.new`;
+    symlinkSync(target, tmp);
+    renameSync(tmp, link);
+  }
+
+  test("a symlink swapped after load does not change what runs (sync command)", async () => {
+    const link = join(dir, "tool-sync");
+    const marker = join(dir, "swapped-sync");
+    symlinkSync("/usr/bin/true", link);
+    const cmd = catalogueOf({ "t.tool": { description: "d", executable: link, argv: [marker] } }).get("t.tool")!;
+    expect(cmd.executable).toBe("/usr/bin/true");
+    repoint(link, "/usr/bin/touch");
+    const r = await runCommand(cmd, {}, { elevateWith: "none" });
+    expect(r.exit_code).toBe(0);
+    expect(existsSync(marker)).toBe(false); // true ran, not touch
+    // Control: a policy loaded AFTER the swap runs the new target, so the marker check can see a swap.
+    const fresh = catalogueOf({ "t.tool": { description: "d", executable: link, argv: [marker] } }).get("t.tool")!;
+    expect((await runCommand(fresh, {}, { elevateWith: "none" })).exit_code).toBe(0);
+    expect(existsSync(marker)).toBe(true);
+  });
+
+  test("a symlink swapped after load does not change what runs (long job through the route)", async () => {
+    const link = join(dir, "tool-job");
+    const marker = join(dir, "swapped-job");
+    symlinkSync("/usr/bin/true", link);
+    const t = await testApp({ catalogue: catalogueOf({ "t.job": { description: "d", executable: link, argv: [marker], long: true } }) });
+    repoint(link, "/usr/bin/touch");
+    const res = await t.post("t.job", { args: {} });
+    expect(res.status).toBe(202);
+    const { job_id } = (await res.json()) as { job_id: string };
+    expect(await waitFor(() => t.jobs.get(job_id, t.childId())?.finished === true)).toBe(true);
+    expect(t.jobs.get(job_id, t.childId())!.exitCode).toBe(0);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test("the program still sees the configured path as argv[0] (unxz -> xz picks its mode by name)", async () => {
+    const link = join(dir, "named-cat");
+    symlinkSync("/usr/bin/cat", link);
+    const cmd = catalogueOf({ "t.cat": { description: "d", executable: link, argv: ["/proc/self/cmdline"] } }).get("t.cat")!;
+    expect(cmd.executable).toBe("/usr/bin/cat");
+    const r = await runCommand(cmd, {}, { elevateWith: "none" });
+    expect(r.stdout.split("\0")[0]).toBe(link);
+  });
+});

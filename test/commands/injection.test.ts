@@ -5,10 +5,10 @@
  * output file, the marker, is absent). Shell payloads that would create files prove nothing ran
  * beyond the argv: those files never appear.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUN, catalogueOf, readJson, RECORDER, tempDir, testApp, removeScratch } from "./helpers.ts";
+import { BUN, catalogueOf, readJson, RECORDER, tempDir, testApp, removeScratch, type TestApp } from "./helpers.ts";
 
 afterAll(removeScratch);
 
@@ -19,6 +19,16 @@ const root = join(dir, "root");
 mkdirSync(join(root, "sub"), { recursive: true });
 writeFileSync(join(root, "sub", "file.txt"), "x");
 symlinkSync("/etc", join(root, "escape"));
+// Issue 12 item 7: symlinks inside the root whose targets are missing or outside it.
+const outside = join(dir, "outside");
+mkdirSync(outside);
+symlinkSync(join(outside, "created-by-touch"), join(root, "dangling-out")); // target missing, outside
+symlinkSync(join(root, "sub", "not-yet"), join(root, "dangling-in")); // target missing, inside
+symlinkSync(join(root, "sub"), join(root, "inlink")); // directory inside: fine
+symlinkSync(join(root, "sub", "file.txt"), join(root, "filelink")); // file inside: fine
+symlinkSync(join(outside, "hop"), join(root, "via-outside")); // outside hop that leads back inside
+symlinkSync(join(root, "sub", "file.txt"), join(outside, "hop"));
+symlinkSync(join(root, "loop"), join(root, "loop"));
 
 const rec = (params: Record<string, unknown>, argvTail: string[], extra: Record<string, unknown> = {}) => ({
   description: "record argv",
@@ -182,10 +192,45 @@ describe("path param: under the root, as written and after symlinks", () => {
     ["/etc/passwd", false],
     [`${root}/sub/a\u0000b`, false],
     [`-${root}`, false],
+    [join(root, "dangling-out"), false],
+    [join(root, "dangling-in"), false],
+    [join(root, "dangling-out", "x"), false],
+    [join(root, "loop"), false],
+    [join(root, "sub", "file.txt", "x"), false],
   ])("%s -> accepted=%p", async (p, accepted) => {
     const r = await attempt("t.path", { file: p });
     if (accepted) expect(r.argv).toEqual([p]);
     else expect(r.status).toBe(422);
+  });
+
+  test.each([
+    [join(root, "inlink", "file.txt"), join(root, "sub", "file.txt")],
+    [join(root, "inlink", "new-file"), join(root, "sub", "new-file")],
+    [join(root, "filelink"), join(root, "sub", "file.txt")],
+    [join(root, "via-outside"), join(root, "sub", "file.txt")],
+    [join(root, "sub", "missing-dir", "new-file"), join(root, "sub", "missing-dir", "new-file")],
+  ])("%s passes a symlink that resolves inside: the tool gets the real path %s", async (p, real) => {
+    expect((await attempt("t.path", { file: p })).argv).toEqual([real]);
+  });
+});
+
+describe("path param through a real touch (issue 12 item 7: a dangling symlink must not create a file outside)", () => {
+  const cat = catalogueOf({
+    "t.touch": { description: "touch a file", executable: "/usr/bin/touch", argv: ["--", "{file}"], params: { file: { type: "path", roots: [root] } } },
+  });
+  let tt: TestApp;
+  beforeAll(async () => {
+    tt = await testApp({ catalogue: cat, dir });
+  });
+  test("refused with 422; nothing is created outside the root", async () => {
+    const res = await tt.post("t.touch", { args: { file: join(root, "dangling-out") } });
+    expect(res.status).toBe(422);
+    expect(existsSync(join(outside, "created-by-touch"))).toBe(false);
+  });
+  test("control: a new file inside the root is created", async () => {
+    const res = await tt.post("t.touch", { args: { file: join(root, "sub", "touched") } });
+    expect(res.status).toBe(200);
+    expect(existsSync(join(root, "sub", "touched"))).toBe(true);
   });
 });
 

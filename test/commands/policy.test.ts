@@ -4,7 +4,7 @@
  * the published JSON Schema coming from the validating schema.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as v from "valibot";
 import { builtinCatalogue, builtinDefinitions, resolveExecutable } from "../../src/commands/catalogue.ts";
@@ -27,6 +27,11 @@ function fakeTool(name: string): string {
   chmodSync(p, 0o755);
   return p;
 }
+
+// A byte-for-byte copy of the system's shell under a harmless name (issue 12 item 8).
+const shellCopy = join(dir, "lister");
+copyFileSync(realpathSync("/bin/sh"), shellCopy);
+chmodSync(shellCopy, 0o755);
 
 const ok = { description: "d", executable: "/usr/bin/true", argv: [] as string[] };
 
@@ -58,6 +63,35 @@ const RULE_TABLE: [rule: string, def: Record<string, unknown>][] = [
     { ...ok, executable: BUN, argv: ["{x}", RECORDER], params: { x: { type: "string", allowLeadingDash: true } } },
   ],
   ["find_exec", { ...ok, executable: "/usr/bin/find", argv: ["/tmp", "-exec", "true", ";"] }],
+  // Issue 12 item 8: programs that run code through their own options, scripts or nature.
+  ["shell_copy", { ...ok, executable: shellCopy }],
+  ["shell_or_runner", { ...ok, executable: fakeTool("setarch"), argv: ["x86_64", "/usr/bin/id"] }],
+  ["shell_or_runner", { ...ok, executable: fakeTool("linux64"), argv: ["/usr/bin/id"] }],
+  ["shell_or_runner", { ...ok, executable: fakeTool("prlimit"), argv: ["/usr/bin/id"] }],
+  ["dynamic_loader", { ...ok, executable: fakeTool("ld-linux-x86-64.so.2"), argv: ["/usr/bin/id"] }],
+  ["dynamic_loader", { ...ok, executable: fakeTool("ld-linux-aarch64.so.1"), argv: ["/usr/bin/id"] }],
+  ["command_executing_tool", { ...ok, executable: fakeTool("vim"), argv: ["-es"] }],
+  ["command_executing_tool", { ...ok, executable: fakeTool("less"), argv: ["/etc/hostname"] }],
+  ["command_executing_tool", { ...ok, executable: fakeTool("make"), argv: ["-C", "/srv"] }],
+  ["command_executing_tool", { ...ok, executable: fakeTool("sqlite3"), argv: ["/srv/db", "{sql}"], params: { sql: { type: "string" } } }],
+  ["command_executing_tool", { ...ok, executable: fakeTool("gawk"), argv: ["{prog}", "/etc/hostname"], params: { prog: { type: "string" } } }],
+  ["command_executing_tool", { ...ok, executable: fakeTool("sed"), argv: ["-n", "{script}", "/etc/hostname"], params: { script: { type: "string" } } }],
+  ["interpreter_script_required", { ...ok, executable: fakeTool("perl"), argv: ["{script}"], params: { script: { type: "path", roots: ["/tmp"] } } }],
+  ["interpreter_script_required", { ...ok, executable: fakeTool("python3"), argv: ["-m", "http.server"] }],
+  ["interpreter_script_required", { ...ok, executable: BUN, argv: ["x", "cowsay"] }],
+  ["interpreter_script_required", { ...ok, executable: fakeTool("ruby"), argv: [] }],
+  ["param_is_code", { ...ok, executable: fakeTool("tar"), argv: ["-xf", "/srv/a.tar", "--to-command", "{cmd}"], params: { cmd: { type: "string" } } }],
+  ["param_is_code", { ...ok, executable: fakeTool("tar"), argv: ["-czf", "{out}", "/srv/data"], params: { out: { type: "string" } } }],
+  ["param_is_code", { ...ok, executable: fakeTool("git"), argv: ["-c", "{cfg}", "status"], params: { cfg: { type: "string" } } }],
+  ["param_is_code", { ...ok, executable: fakeTool("rsync"), argv: ["-a", "-e", "{rsh}", "/srv/a", "/srv/b"], params: { rsh: { type: "string" } } }],
+  ["param_is_code", { ...ok, executable: fakeTool("ssh"), argv: ["-o", "{opt}", "host"], params: { opt: { type: "string" } } }],
+  ["param_is_code", { ...ok, executable: fakeTool("zip"), argv: ["-T", "-TT", "{cmd}", "/srv/a.zip", "/srv/f"], params: { cmd: { type: "string" } } }],
+  ["param_is_code", { ...ok, executable: fakeTool("apt-get"), argv: ["install", "-y", "--", "{deb}"], params: { deb: { type: "path", roots: ["/tmp"] } } }],
+  ["param_is_code", { ...ok, executable: fakeTool("awk"), argv: ["-f", "{prog}", "/etc/hostname"], params: { prog: { type: "path", roots: ["/tmp"] } } }],
+  ["code_option_injection", { ...ok, executable: fakeTool("git"), argv: ["log", "{rev}"], params: { rev: { type: "string", allowLeadingDash: true } } }],
+  ["code_option_injection", { ...ok, executable: fakeTool("apt-get"), argv: ["{opt}", "update"], params: { opt: { type: "string", allowLeadingDash: true } } }],
+  ["code_option_injection", { ...ok, executable: fakeTool("find"), argv: ["/srv", "{expr}"], params: { expr: { type: "array", items: { type: "string", allowLeadingDash: true }, maxItems: 4 } } }],
+  ["code_option_injection", { ...ok, executable: fakeTool("sort"), argv: ["{opt}", "/etc/hostname"], params: { opt: { type: "string", allowLeadingDash: true } } }],
   ["placeholder_in_larger_element", { ...ok, argv: ["--file={p}"], params: { p: { type: "string" } } }],
   ["unknown_placeholder", { ...ok, argv: ["{nope}"] }],
   ["unknown_placeholder", { ...ok, argv: ["{Device}"], params: {} }],
@@ -65,6 +99,8 @@ const RULE_TABLE: [rule: string, def: Record<string, unknown>][] = [
   ["enum_value_leading_dash", { ...ok, argv: ["{mode}"], params: { mode: { type: "string", enum: ["-l", "all"] } } }],
   ["env_allow_forbidden", { ...ok, env_allow: ["LD_PRELOAD"] }],
   ["env_allow_forbidden", { ...ok, env_allow: ["PATH"] }],
+  ["env_allow_forbidden", { ...ok, env_allow: ["TAR_OPTIONS"] }],
+  ["env_allow_forbidden", { ...ok, env_allow: ["APT_CONFIG"] }],
 ];
 
 function violationsOf(policy: unknown): { rule: string; command: string }[] {
