@@ -68,6 +68,17 @@ function readPolicy(file: string): unknown {
   }
 }
 
+/**
+ * valibot's default messages ("Invalid key: Expected never but received \"bogus\"") said in
+ * words a policy author reads; the schema's own messages are kept as they are.
+ */
+export function policyIssueMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.expected === "never") return "is not a known field here (a typo?)";
+  if (issue.received === "undefined") return "is required";
+  if (issue.message.startsWith("Invalid type:")) return `must be of type ${issue.expected}, not ${issue.received}`;
+  return issue.message;
+}
+
 /** Validate an already-parsed policy value; returns the catalogue or throws PolicyError. */
 export function compilePolicy(value: unknown, file = "(policy)", opts: LoadOptions = {}): Catalogue {
   const parsed = v.safeParse(PolicySchema, value);
@@ -77,7 +88,7 @@ export function compilePolicy(value: unknown, file = "(policy)", opts: LoadOptio
       parsed.issues.map((issue) => {
         const path = issuePointer(issue);
         const m = /^\/commands\/([^/]+)/.exec(path);
-        return { rule: "policy_schema", command: m ? m[1]!.replaceAll("~1", "/").replaceAll("~0", "~") : "(policy)", message: issue.message, path: path || "/" };
+        return { rule: "policy_schema", command: m ? m[1]!.replaceAll("~1", "/").replaceAll("~0", "~") : "(policy)", message: policyIssueMessage(issue), path: path || "/" };
       }),
     );
   }
