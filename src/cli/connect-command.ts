@@ -12,6 +12,7 @@ import { CliError, EXIT } from "./exit-codes.ts";
 import { HandoffFailed, receiveBundle } from "../client/receive-bundle.ts";
 import { createCoreClient, type CoreClient } from "../client/core-client.ts";
 import { readEvents } from "../client/sse.ts";
+import { COMMAND_NAME_RE } from "../commands/policy-schema.ts";
 
 export const CONNECT_FLAGS = {
   "pipe-name": { type: "string" },
@@ -23,12 +24,11 @@ export const CONNECT_FLAGS = {
   json: { type: "boolean" },
 } as const;
 
-const COMMAND_NAME = /^[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*$/;
 
 const ConnectFlagsSchema = v.object({
   "pipe-name": v.pipe(v.string("is required: icecore run passes it"), v.minLength(1, "is required: icecore run passes it")),
   timeout: v.optional(durationSchema(100, 600_000, "the handoff timeout"), "5s"),
-  exec: v.optional(v.array(v.pipe(v.string(), v.regex(COMMAND_NAME, "must be a command name such as disk.list"))), []),
+  exec: v.optional(v.array(v.pipe(v.string(), v.regex(COMMAND_NAME_RE, "must be a command name such as disk.list"))), []),
   args: v.optional(v.array(v.string()), []),
   encrypt: v.optional(v.boolean(), false),
   for: v.optional(durationSchema(0, 7 * 86_400_000, "--for")),

@@ -159,15 +159,6 @@ async function drain(
   }
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
-}
 
 export function startProcess(spec: ProcessSpec): ProcessHandle {
   const started = performance.now();
@@ -226,8 +217,8 @@ export function startProcess(spec: ProcessSpec): ProcessHandle {
     return {
       exitCode: proc.exitCode,
       signal: proc.signalCode === null || proc.signalCode === undefined ? null : String(proc.signalCode),
-      stdout: concat(outChunks, out.kept),
-      stderr: concat(errChunks, err.kept),
+      stdout: Buffer.concat(outChunks, out.kept),
+      stderr: Buffer.concat(errChunks, err.kept),
       truncated: out.truncated || err.truncated,
       stoppedBy,
       durationMs: performance.now() - started,

@@ -13,6 +13,7 @@
  * one client from guessing another's job.
  */
 import { startProcess, type ProcessHandle, type StopReason, roundMs } from "./executor.ts";
+import { randomHex } from "../random-id.ts";
 
 export type JobState = "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
 
@@ -223,7 +224,7 @@ export class Job {
 export const JOB_ID_RE = /^[0-9a-f]{32}$/;
 
 export function newJobId(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+  return randomHex(16);
 }
 
 export class JobManager {

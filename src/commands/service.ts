@@ -19,6 +19,7 @@ import { commandEnv, runCommand, spawnArgv } from "./executor.ts";
 import type { Job, JobManager } from "./jobs.ts";
 import { describeCommands } from "./policy-loader.ts";
 import type { ArgValues, Catalogue, CommandSpec, ElevateWith, RunResult } from "./types.ts";
+import { randomHex } from "../random-id.ts";
 
 /** Who is calling: the verified signer and the child it belongs to (SPEC §3). */
 export interface Caller {
@@ -39,7 +40,7 @@ export interface CommandServiceOptions {
   env?: Record<string, string | undefined>;
 }
 
-const newAttemptId = () => Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString("hex");
+const newAttemptId = () => randomHex(8);
 
 export class CommandService {
   readonly catalogue: Catalogue;

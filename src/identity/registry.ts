@@ -18,6 +18,7 @@
  * first; forgetting one only turns `revoked_client` into `unknown_client`, still a 401).
  */
 import type { ClientCertificate } from "../pki/authority.ts";
+import { randomHex } from "../random-id.ts";
 
 export const RENEWAL_GRACE_MS = 60_000;
 export const MAX_REVOKED = 256;
@@ -95,7 +96,7 @@ export class IdentityRegistry {
 
   /** SPEC §3: each spawned child (each instance, each restart) gets a random 16-byte child_id. */
   addChild(instance: number, pid: number | null = null): ChildRecord {
-    const childId = Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+    const childId = randomHex(16);
     const child: ChildRecord = { childId, instance, pid, current: null, revoked: false };
     this.#children.set(childId, child);
     return child;

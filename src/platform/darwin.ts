@@ -19,17 +19,15 @@ import { dlopen, FFIType, ptr, read as readPointer, type Pointer } from "bun:ffi
 import { chmodSync, lstatSync, mkdtempSync, rmSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import {
-  EndpointBusy,
-  EndpointNotReady,
   PeerUnidentifiable,
-  ServerNotTrusted,
   endpointToken,
   type Platform,
   type Peer,
   type PeerCredentials,
 } from "./platform.ts";
-import { readUntilClose } from "./posix-read.ts";
+import { receiveUnix } from "./posix-read.ts";
 import { listenUnix, type UnixAddress } from "./posix-listener.ts";
+import { isSelfOrDescendant, trustServer } from "./ancestry.ts";
 
 // <sys/un.h>, <sys/socket.h>, <sys/filio.h>, <sys/errno.h>, <sys/resource.h>, <sys/ptrace.h>.
 const SOL_LOCAL = 0;
@@ -82,7 +80,6 @@ const TOKEN_PIDVERSION = 7 * 4;
 const SUN_PATH_SIZE = 104;
 const SOCKADDR_UN_SIZE = 2 + SUN_PATH_SIZE;
 const MAX_PATH_BYTES = SUN_PATH_SIZE - 1;
-const MAX_ANCESTRY_DEPTH = 128;
 
 type LibSystem = ReturnType<typeof openLibSystem>;
 let libSystemCache: LibSystem | undefined;
@@ -254,21 +251,8 @@ function pathOfTokenProcess(token: Uint8Array): string | null {
   return new TextDecoder().decode(buffer.subarray(0, n));
 }
 
-/**
- * Walks the parent chain from `pid` with proc_pidinfo: is `ancestorPid` on it (or `pid` itself)?
- * `confirmAncestor` runs when the walk reaches `ancestorPid`, for a caller that holds that
- * process's audit token and must know the pid still names it.
- */
-function isSelfOrDescendant(pid: number, ancestorPid: number, confirmAncestor: () => boolean = () => true): boolean {
-  for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
-    if (pid === ancestorPid) return confirmAncestor();
-    if (pid <= 1) return false;
-    const info = procBsdInfo(pid);
-    if (info === null) return false;
-    pid = info.ppid;
-  }
-  return false;
-}
+/** A process's parent from proc_pidinfo, or null when it is gone. */
+const parentOf = (pid: number): number | null => procBsdInfo(pid)?.ppid ?? null;
 
 interface PeerIdentity {
   /** The raw audit_token_t, handed back to the kernel by proc_pidpath_audittoken. */
@@ -332,7 +316,7 @@ class DarwinPeer implements Peer {
     const info = procBsdInfo(this.creds.pid);
     if (info === null || info.status === SZOMB || !this.stillSame()) return false;
     if (this.creds.pid === ancestorPid) return true;
-    return isSelfOrDescendant(info.ppid, ancestorPid);
+    return isSelfOrDescendant(info.ppid, ancestorPid, parentOf);
   }
 
   stillSame(): boolean {
@@ -413,39 +397,36 @@ export function restrictSocketFile(path: string): void {
  */
 function checkServer(fd: number, name: string): void {
   const server = readPeerIdentity(fd);
-  const me = process.getuid!();
-  if (server.uid !== me) throw new ServerNotTrusted(`the server of ${name} runs as uid ${server.uid}, not as this user (${me})`);
-  if (!isSelfOrDescendant(process.pid, server.pid, () => pathOfTokenProcess(server.token) !== null)) {
-    throw new ServerNotTrusted(`the server of ${name} (pid ${server.pid}) is not an ancestor of this process`);
-  }
+  trustServer(server, process.getuid!(), name, isSelfOrDescendant(process.pid, server.pid, parentOf, () => pathOfTokenProcess(server.token) !== null));
 }
 
-async function receive(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
+function receive(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
   const { address, length } = bsdUnixAddress(name);
   const c = libSystem();
-  const fd = c.socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) throw new Error(`socket() failed (errno ${errno()})`);
-  try {
-    if (c.ioctl(fd, FIOCLEX) !== 0) throw new Error(`ioctl(FIOCLEX) failed (errno ${errno()})`);
-    // A blocking connect is safe here: XNU completes an AF_UNIX stream connect at once or
-    // refuses it (no listener, full backlog); it never waits (uipc_usrreq.c, unp_connect).
-    if (c.connect(fd, ptr(address), length) !== 0) {
-      const code = errno();
-      if (code === EAGAIN) throw new EndpointBusy(`the endpoint ${name} is busy`);
-      if (code === ECONNREFUSED || code === ENOENT) throw new EndpointNotReady(`nobody is listening on ${name} yet`);
-      throw new Error(`connect() to ${name} failed (errno ${code})`);
-    }
-    checkServer(fd, name);
-    // Raw recv instead of Bun's socket clients, which can drop data when a server writes and
-    // closes at once (PLATFORM-NOTES, "Unix-socket clients"). MSG_DONTWAIT keeps the event loop free.
-    return await readUntilClose(
-      { read: (buffer) => Number(c.recv(fd, ptr(buffer), buffer.byteLength, MSG_DONTWAIT)), errno, codes: { EINTR, EAGAIN, ECONNRESET } },
-      name,
-      opts,
-    );
-  } finally {
-    c.close(fd);
-  }
+  return receiveUnix(
+    {
+      open() {
+        const fd = c.socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd >= 0 && c.ioctl(fd, FIOCLEX) !== 0) {
+          const code = errno();
+          c.close(fd);
+          throw new Error(`ioctl(FIOCLEX) failed (errno ${code})`);
+        }
+        return fd;
+      },
+      // A blocking connect is safe here: XNU completes an AF_UNIX stream connect at once or
+      // refuses it (no listener, full backlog); it never waits (uipc_usrreq.c, unp_connect).
+      connect: (fd) => c.connect(fd, ptr(address), length),
+      checkServer: (fd) => checkServer(fd, name),
+      // MSG_DONTWAIT keeps the event loop free without a variadic fcntl (see the header comment).
+      read: (fd, buffer) => Number(c.recv(fd, ptr(buffer), buffer.byteLength, MSG_DONTWAIT)),
+      close: (fd) => void c.close(fd),
+      errno,
+      codes: { EINTR, EAGAIN, ECONNRESET, ECONNREFUSED, ENOENT },
+    },
+    name,
+    opts,
+  );
 }
 
 export const darwinPlatform: Platform = {

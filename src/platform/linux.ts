@@ -5,17 +5,15 @@
 import { dlopen, FFIType, ptr, read as readPointer, type Pointer } from "bun:ffi";
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import {
-  EndpointBusy,
-  EndpointNotReady,
   PeerUnidentifiable,
-  ServerNotTrusted,
   endpointToken,
   type Platform,
   type Peer,
   type PeerCredentials,
 } from "./platform.ts";
-import { readUntilClose } from "./posix-read.ts";
+import { receiveUnix } from "./posix-read.ts";
 import { listenUnix } from "./posix-listener.ts";
+import { isSelfOrDescendant, trustServer } from "./ancestry.ts";
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -32,7 +30,6 @@ const EAGAIN = 11;
 const ECONNREFUSED = 111;
 const ECONNRESET = 104;
 const ENOPROTOOPT = 92;
-const MAX_ANCESTRY_DEPTH = 128;
 
 type Libc = ReturnType<typeof openLibc>;
 let libcCache: Libc | undefined;
@@ -62,17 +59,8 @@ function errno(): number {
 const NAME_PREFIX = "@icecore-";
 const NAME_PATTERN = /^@icecore-[0-9a-f]{32}$/;
 
-/** Walks the parent chain from `pid` through /proc: is `ancestorPid` on it (or `pid` itself)? */
-function isSelfOrDescendant(pid: number, ancestorPid: number): boolean {
-  for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
-    if (pid === ancestorPid) return true;
-    if (pid <= 1) return false;
-    const stat = readProcStat(pid);
-    if (stat === null) return false;
-    pid = stat.ppid;
-  }
-  return false;
-}
+/** A process's parent from /proc/<pid>/stat, or null when it is gone. */
+const parentOf = (pid: number): number | null => readProcStat(pid)?.ppid ?? null;
 
 interface ProcStat {
   ppid: number;
@@ -157,7 +145,7 @@ class LinuxPeer implements Peer {
   }
 
   isSelfOrDescendantOf(ancestorPid: number): boolean {
-    return isSelfOrDescendant(this.creds.pid, ancestorPid);
+    return isSelfOrDescendant(this.creds.pid, ancestorPid, parentOf);
   }
 
   stillSame(): boolean {
@@ -183,45 +171,28 @@ function abstractAddress(name: string): { address: Uint8Array; length: number } 
   return { address, length: address.length };
 }
 
-/**
- * SPEC §4 mutual check, client side. For a connected Unix socket SO_PEERCRED names the process
- * that called listen(): it must run as this user and be an ancestor of this process. A pid in
- * our own parent chain cannot be a recycled one: a process cannot become an ancestor later.
- * (This process itself passes: a test may read its own endpoint.)
- */
+/** SPEC §4 mutual check: SO_PEERCRED on a connected socket names the process that called listen(). */
 function checkServer(fd: number, name: string): void {
   const server = peerCredentials(fd);
-  const me = process.getuid!();
-  if (server.uid !== me) throw new ServerNotTrusted(`the server of ${name} runs as uid ${server.uid}, not as this user (${me})`);
-  if (!isSelfOrDescendant(process.pid, server.pid)) {
-    throw new ServerNotTrusted(`the server of ${name} (pid ${server.pid}) is not an ancestor of this process`);
-  }
+  trustServer(server, process.getuid!(), name, isSelfOrDescendant(process.pid, server.pid, parentOf));
 }
 
-async function receive(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
+function receive(name: string, opts: { maxBytes: number; deadline: number }): Promise<Uint8Array> {
   const c = libc();
-  const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new Error(`socket() failed (errno ${errno()})`);
-  try {
-    const { address, length } = abstractAddress(name);
-    if (c.connect(fd, ptr(address), length) !== 0) {
-      const code = errno();
-      // A full accept queue (someone floods the name) is EAGAIN on a non-blocking connect.
-      if (code === EAGAIN) throw new EndpointBusy(`the endpoint ${name} is busy`);
-      if (code === ECONNREFUSED || code === ENOENT) throw new EndpointNotReady(`nobody is listening on ${name} yet`);
-      throw new Error(`connect() to ${name} failed (errno ${code})`);
-    }
-    checkServer(fd, name);
-    // Read with raw syscalls: Bun's socket clients can report "Failed to connect" and drop the
-    // data when a server writes and closes at once (PLATFORM-NOTES, "Unix-socket clients").
-    return await readUntilClose(
-      { read: (buffer) => Number(c.read(fd, ptr(buffer), buffer.byteLength)), errno, codes: { EINTR, EAGAIN, ECONNRESET } },
-      name,
-      opts,
-    );
-  } finally {
-    c.close(fd);
-  }
+  const { address, length } = abstractAddress(name);
+  return receiveUnix(
+    {
+      open: () => c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+      connect: (fd) => c.connect(fd, ptr(address), length),
+      checkServer: (fd) => checkServer(fd, name),
+      read: (fd, buffer) => Number(c.read(fd, ptr(buffer), buffer.byteLength)),
+      close: (fd) => void c.close(fd),
+      errno,
+      codes: { EINTR, EAGAIN, ECONNRESET, ECONNREFUSED, ENOENT },
+    },
+    name,
+    opts,
+  );
 }
 
 function readProcStatus(field: string): string | null {

@@ -9,6 +9,7 @@
  *
  * Nothing outside src/platform names SO_PEERCRED, sun_path, a named pipe or a Win32 call.
  */
+import { randomHex } from "../random-id.ts";
 
 /** A POSIX uid, or a Windows user SID ("S-1-5-21-…"). Compared with ===. */
 export type UserId = number | string;
@@ -154,5 +155,5 @@ export class PlatformUnsupported extends Error {
 
 /** 32 lowercase hex characters of fresh randomness, shared by every OS's endpoint name. */
 export function endpointToken(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString("hex");
+  return randomHex(16);
 }

@@ -13,7 +13,7 @@ export interface LogEvent {
 export interface RunningIcecore {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   events: LogEvent[];
-  /** stderr lines that are not JSON (the one-line error on failure). */
+  /** The one-line error on failure (`icecore: …`): a non-JSON stderr line or the `fatal` event. */
   errors: string[];
   stdout: () => string;
   stderr: () => string;
@@ -75,6 +75,8 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
     try {
       const parsed = JSON.parse(line) as LogEvent;
       events.push(parsed);
+      // With --log-format json the one-line failure is a `fatal` event; keep its sentence too.
+      if (parsed.event === "fatal") errors.push(`icecore: ${String(parsed.error)}`);
       for (const waiter of waiters.filter((w) => w.event === parsed.event)) waiter.resolve(parsed);
     } catch {
       errors.push(line);

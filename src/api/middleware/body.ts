@@ -87,13 +87,7 @@ export async function readLimited(stream: ReadableStream<Uint8Array>, maxBytes: 
   } finally {
     reader.releaseLock();
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return Buffer.concat(chunks, total);
 }
 
 export function readBody(opts: { maxBytes?: number } = {}) {
