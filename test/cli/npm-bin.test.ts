@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { ROOT } from "../support/paths.ts";
 import { asUser, canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { isAlive } from "../support/icecore-process.ts";
+import { track } from "../support/reaper.ts";
 
 const npm = Bun.which("npm");
 const node = Bun.which("node");
@@ -44,13 +45,14 @@ describe.skipIf(npm === null || node === null)("npm install -g . from the clone"
 
   test("passes SIGTERM on: icecore shuts down cleanly and the status is 0", async () => {
     const dir = scratchDir(owner, "npm-run");
-    const argv = [icecore, "run", "--log-format", "json", "--audit-log", join(dir, "audit.jsonl"), "--", "/bin/sleep", "600"];
+    // A child that ignores the --pipe-name it is given (sh takes it as $1 $2) and never connects.
+    const argv = [icecore, "run", "--log-format", "json", "--audit-log", join(dir, "audit.jsonl"), "--handoff-timeout", "10m", "--", "/bin/sh", "-c", "exec sleep 600", "sh"];
     if (owner === null && process.getuid?.() === 0) argv.push("--allow-root");
-    const proc = Bun.spawn(asUser(owner, ["env", "-i", `PATH=${PATH}`, `HOME=${dir}`, ...argv]), { cwd: dir, stdout: "ignore", stderr: "pipe" });
+    const proc = track(Bun.spawn(asUser(owner, ["env", "-i", `PATH=${PATH}`, `HOME=${dir}`, ...argv]), { cwd: dir, stdout: "ignore", stderr: "pipe" }));
     running.push(proc.pid);
     let stderr = "";
     const reader = proc.stderr.getReader();
-    // sleep never takes its bundle, so the run is up once the child is spawned.
+    // The child never takes its bundle, so the run is up, waiting, once the child is spawned.
     while (!stderr.includes('"event":"child_spawned"')) {
       const { value, done } = await reader.read();
       if (done) throw new Error(`icecore exited early: ${stderr}`);
