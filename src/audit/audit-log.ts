@@ -38,8 +38,15 @@ export function openAuditLog(path: string): AuditLog {
   };
 }
 
-/** The default location: $XDG_STATE_HOME/icecore/audit.jsonl (a per-user service keeps per-user state). */
-export function defaultAuditPath(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The default location: $XDG_STATE_HOME/icecore/audit.jsonl (a per-user service keeps per-user
+ * state); on Windows %LOCALAPPDATA%\icecore\audit.jsonl (per user, per machine, not roamed).
+ */
+export function defaultAuditPath(env: NodeJS.ProcessEnv = process.env, os: NodeJS.Platform = process.platform): string {
+  if (os === "win32") {
+    const local = env.LOCALAPPDATA ?? (env.USERPROFILE ? `${env.USERPROFILE}\\AppData\\Local` : undefined);
+    if (local) return `${local}\\icecore\\audit.jsonl`;
+  }
   const home = env.HOME ?? "/";
   const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith("/") ? env.XDG_STATE_HOME : `${home}/.local/state`;
   return `${state}/icecore/audit.jsonl`;

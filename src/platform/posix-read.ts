@@ -2,6 +2,7 @@
  * The client half of the handoff on POSIX systems: read a non-blocking socket until the server
  * closes it, at most `maxBytes`, by the deadline. The per-OS files supply the syscall and their
  * errno numbers; the loop and the zeroing of every buffer on every exit path live here once.
+ * Windows uses it too, with PeekNamedPipe + ReadFile and Win32 error codes (win32-pipe.ts).
  */
 export interface NonBlockingRead {
   /** One read(2)/recv(2) into `buffer`: bytes read, 0 at end of stream, -1 with errno set. */

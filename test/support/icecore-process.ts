@@ -23,8 +23,19 @@ export interface RunningIcecore {
   fixtureReports(): Record<string, unknown>[];
 }
 
+/** How to start an icecore executable: natively (the default), or e.g. the Windows one under Wine. */
+export interface Launcher {
+  argv(args: string[]): string[];
+  /** A Linux path as that executable must be given it. */
+  path(linuxPath: string): string;
+  env?: Record<string, string>;
+}
+
+const nativeLauncher: Launcher = { argv: (args) => [BINARY, ...args], path: (p) => p };
+
 export interface StartOptions {
   user?: TestUser | null;
+  launcher?: Launcher;
   args?: string[];
   /** The child command; `--pipe-name` is appended by icecore. Default: icecore's own `connect`. */
   child?: string[];
@@ -56,11 +67,12 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   const user = options.user ?? null;
   const dir = options.dir ?? scratchDir(user, "run");
   const auditPath = join(dir, "audit.jsonl");
-  const argv = [BINARY, "run", "--log-format", "json", "--audit-log", auditPath, ...(options.args ?? [])];
+  const launcher = options.launcher ?? nativeLauncher;
+  const argv = launcher.argv(["run", "--log-format", "json", "--audit-log", launcher.path(auditPath), ...(options.args ?? [])]);
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
-  const proc = Bun.spawn(asUser(user, argv), { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(asUser(user, argv), { cwd: dir, env: launcher.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const events: LogEvent[] = [];
   const errors: string[] = [];
   const out: string[] = [];
