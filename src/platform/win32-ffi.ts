@@ -62,8 +62,9 @@ function openAdvapi32() {
   }).symbols;
 }
 
+/** Windows Error Reporting's per-process switch lives in kernel32 (werapi.h); opened apart, as an optional symbol. */
 function openWer() {
-  return dlopen("wer.dll", {
+  return dlopen("kernel32.dll", {
     WerSetFlags: { args: [u32], returns: i32 },
   }).symbols;
 }
@@ -85,7 +86,7 @@ export function advapi32(): Advapi32 {
   return advapi32Cache;
 }
 
-/** wer.dll is absent from some Windows editions (Server Core without WER); null there. */
+/** null where kernel32 has no WerSetFlags (Windows without WER, old Wine). */
 export function wer(): Wer | null {
   if (werCache === undefined) {
     try {

@@ -170,7 +170,6 @@ export function listenPipe(name: string, pipe: number, peers: PipePeerSource, op
   };
 
   const onClientConnected = () => {
-    stopPolling();
     state = "connected";
     let client: PipeClient;
     try {
@@ -248,44 +247,56 @@ export function listenPipe(name: string, pipe: number, peers: PipePeerSource, op
       timer = setInterval(() => {
         if (!pending.done()) return;
         const result = pending.result(pipe);
+        if (!result.ok && result.code === ERROR_IO_INCOMPLETE) return;
         if (!result.ok) return end(writeError(result.code));
         offset += result.bytes;
         step();
       }, POLL_MS);
     });
 
-  const listen = () => {
-    if (k.ConnectNamedPipe(pipe, pending.overlapped)) {
-      onClientConnected();
-      return;
-    }
-    const code = lastError();
-    if (code === ERROR_PIPE_CONNECTED) {
-      // A client connected between CreateNamedPipeW (or DisconnectNamedPipe) and this call.
-      onClientConnected();
-      return;
-    }
-    if (code === ERROR_NO_DATA) {
-      // A client connected and already closed its end: nothing to name, wait for the next.
-      relisten();
-      return;
-    }
-    if (code !== ERROR_IO_PENDING) {
-      fault(`ConnectNamedPipe failed (Windows error ${code})`);
-      return;
+  /**
+   * Every outcome is handled from the timer, never from inside this call: a refusal calls
+   * listen() again, and a flood of clients already waiting must not turn into recursion, nor
+   * reach onConnection before listen() has returned the listener to its caller.
+   */
+  const listen = (first = false) => {
+    let outcome: "connected" | "gone" | "pending";
+    if (k.ConnectNamedPipe(pipe, pending.overlapped)) outcome = "connected";
+    else {
+      const code = lastError();
+      if (code === ERROR_PIPE_CONNECTED) outcome = "connected"; // connected before this call
+      else if (code === ERROR_NO_DATA) outcome = "gone"; // connected and already closed its end
+      else if (code === ERROR_IO_PENDING) outcome = "pending";
+      else if (first) {
+        // The caller learns it at once and aborts the handoff (SPEC §4.4).
+        accepting = false;
+        destroy();
+        throw new Win32Error("ConnectNamedPipe", code);
+      } else {
+        fault(`ConnectNamedPipe failed (Windows error ${code})`);
+        return;
+      }
     }
     timer = setInterval(() => {
-      if (!pending.done()) return;
-      const result = pending.result(pipe);
-      if (result.ok) onClientConnected();
-      else if (result.code === ERROR_NO_DATA || result.code === ERROR_BROKEN_PIPE) {
-        stopPolling();
-        relisten();
-      } else fault(`ConnectNamedPipe failed (Windows error ${result.code})`);
+      if (outcome === "pending") {
+        if (!pending.done()) return;
+        const result = pending.result(pipe);
+        // The event is signalled but the operation is not over: look again on the next tick.
+        if (!result.ok && result.code === ERROR_IO_INCOMPLETE) return;
+        if (result.ok) outcome = "connected";
+        else if (result.code === ERROR_NO_DATA || result.code === ERROR_BROKEN_PIPE) outcome = "gone";
+        else {
+          fault(`ConnectNamedPipe failed (Windows error ${result.code})`);
+          return;
+        }
+      }
+      stopPolling();
+      if (outcome === "connected") onClientConnected();
+      else relisten();
     }, POLL_MS);
   };
 
-  listen();
+  listen(true);
   return {
     name,
     close() {
