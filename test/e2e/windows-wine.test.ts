@@ -161,6 +161,22 @@ describe.skipIf(missing !== null)("windows-x64 under Wine", () => {
     expect(String(audit[0]!.exe)).toEndWith("windows-handoff.exe");
   });
 
+  test("a flood of connections from a non-descendant: each refused, the records coalesced, the child still gets its bundle", async () => {
+    const go = join(work, "go-flood");
+    const run = startRun({ child: fixtureChild("--wait-file", windowsPath(go)) });
+    const name = String((await run.waitFor("handoff_listening", EVENT_MS)).name);
+    const [flood] = (await runWindows(fixture, ["flood", name, "2000"])).reports;
+    expect(Number(flood!.opened)).toBeGreaterThan(10);
+    writeFileSync(go, "");
+    expect((await run.exited).code).toBe(0);
+    expect(run.fixtureReports()[0]).toMatchObject({ received: true });
+    const records = readAudit(run.auditPath).filter((r) => r.event === "handoff_peer_rejected");
+    const refused = records.reduce((sum, r) => sum + Number(r.count), 0);
+    // Every connection that got through is accounted for, in far fewer records than connections.
+    expect(refused).toBe(Number(flood!.opened));
+    expect(records.length).toBeLessThan(refused);
+  });
+
   test("the pipe's security descriptor, read back from the kernel as SDDL, grants icecore's user SID alone; icecore's process denies PROCESS_VM_READ", async () => {
     const go = join(work, "go-sddl");
     const run = startRun({ child: fixtureChild("--wait-file", windowsPath(go)) });
