@@ -100,15 +100,12 @@ export function wer(): Wer | null {
 
 // winerror.h
 export const ERROR_FILE_NOT_FOUND = 2;
-export const ERROR_ACCESS_DENIED = 5;
-export const ERROR_INVALID_PARAMETER = 87;
 export const ERROR_BROKEN_PIPE = 109;
 export const ERROR_INSUFFICIENT_BUFFER = 122;
 export const ERROR_PIPE_BUSY = 231;
 export const ERROR_NO_DATA = 232;
 export const ERROR_PIPE_NOT_CONNECTED = 233;
 export const ERROR_PIPE_CONNECTED = 535;
-export const ERROR_OPERATION_ABORTED = 995;
 export const ERROR_IO_INCOMPLETE = 996;
 export const ERROR_IO_PENDING = 997;
 
@@ -270,9 +267,4 @@ export function jobExtendedLimit(limitFlags: number): Uint8Array {
   const bytes = new Uint8Array(JOB_EXTENDED_LIMIT_SIZE);
   new DataView(bytes.buffer).setUint32(JOB_LIMIT_FLAGS, limitFlags, true);
   return bytes;
-}
-
-/** FILETIME: 100 ns intervals since 1601-01-01 UTC, as one little-endian 64-bit value. */
-export function readFiletime(bytes: BigUint64Array): bigint {
-  return bytes[0]!;
 }

@@ -115,7 +115,8 @@ export function createPipe(name: string, userSid: string): number {
       0,
       securityAttributes(descriptor),
     );
-    // FILE_FLAG_FIRST_PIPE_INSTANCE: a name someone already holds fails here (SPEC §4.4: abort, never reuse).
+    // FILE_FLAG_FIRST_PIPE_INSTANCE: on Windows a name someone already holds fails here (SPEC §4.4:
+    // abort, never reuse). Wine 8 ignores the flag (docs/windows.md).
     if (!isValidHandle(pipe)) throw new Win32Error(`CreateNamedPipeW(${name})`, lastError());
     return pipe;
   });
@@ -234,8 +235,8 @@ export function listenPipe(name: string, pipe: number, peers: PipePeerSource, op
             return true;
           }
           const result = pending.result(pipe);
-          if (!result.ok) {
-            end(writeError(result.code));
+          if (!result.ok || result.bytes === 0) {
+            end(writeError(result.ok ? ERROR_NO_DATA : result.code));
             return true;
           }
           offset += result.bytes;
@@ -248,7 +249,7 @@ export function listenPipe(name: string, pipe: number, peers: PipePeerSource, op
         if (!pending.done()) return;
         const result = pending.result(pipe);
         if (!result.ok && result.code === ERROR_IO_INCOMPLETE) return;
-        if (!result.ok) return end(writeError(result.code));
+        if (!result.ok || result.bytes === 0) return end(writeError(result.ok ? ERROR_NO_DATA : result.code));
         offset += result.bytes;
         step();
       }, POLL_MS);

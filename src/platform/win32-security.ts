@@ -5,9 +5,12 @@
 import {
   DACL_SECURITY_INFORMATION,
   OWNER_SECURITY_INFORMATION,
+  PROCESS_QUERY_LIMITED_INFORMATION,
+  PROCESS_TERMINATE,
   PROTECTED_DACL_SECURITY_INFORMATION,
   SDDL_REVISION_1,
   SE_KERNEL_OBJECT,
+  SYNCHRONIZE,
   TOKEN_ELEVATION_CLASS,
   TOKEN_QUERY,
   TOKEN_USER_CLASS,
@@ -80,7 +83,7 @@ export function pipeSddl(userSid: string): string {
 }
 
 /** Process rights icecore's own user keeps on icecore: see its name and state, wait for it, end it. Not PROCESS_VM_READ. */
-export const PROCESS_RIGHTS_FOR_USER = 0x00100000 /* SYNCHRONIZE */ | 0x1000 /* QUERY_LIMITED_INFORMATION */ | 0x0001; /* TERMINATE */
+export const PROCESS_RIGHTS_FOR_USER = SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION | PROCESS_TERMINATE;
 
 /**
  * SPEC §7 on Windows (the analogue of PR_SET_DUMPABLE 0): icecore's process DACL grants its own
