@@ -8,7 +8,7 @@
  *   bun build/wine/wine.ts run <dir> <exe> [args...]
  *   bun build/wine/wine.ts kill <dir>        end every process of that prefix and remove it
  */
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -50,6 +50,22 @@ function run(argv: string[], env: Record<string, string>, what: string, output: 
     const detail = result.stderr?.toString().trim().split("\n").slice(-3).join(" / ") ?? "";
     throw new Error(`${what} failed (exit ${result.exitCode})${detail ? `: ${detail}` : ""}`);
   }
+}
+
+/** Linux pids of the processes started with WINEPREFIX=<dir> (read from /proc/<pid>/environ). */
+function processesOfPrefix(dir: string): number[] {
+  const marker = `\0WINEPREFIX=${dir}\0`;
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (`\0${readFileSync(`/proc/${pid}/environ`, "latin1")}`.includes(marker)) pids.push(pid);
+    } catch {
+      // Not ours to read, or gone.
+    }
+  }
+  return pids;
 }
 
 /** wineserver's socket directory for a prefix is named after the prefix's device and inode. */
@@ -96,6 +112,15 @@ export function openPrefix(dir: string): WinePrefix {
       if (existsSync(dir)) Bun.spawnSync([WINESERVER, "-k"], { env, stdout: "ignore", stderr: "ignore" });
       // -w: return once the server (and with it every process of the prefix) has exited.
       if (existsSync(dir)) Bun.spawnSync([WINESERVER, "-w"], { env, stdout: "ignore", stderr: "ignore" });
+      // A process still starting up (services.exe launching winedevice.exe) is not yet known to
+      // the server and outlives -k; it is ours by its WINEPREFIX, so it is ended by pid.
+      for (const pid of processesOfPrefix(dir)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Gone meanwhile.
+        }
+      }
     },
     remove() {
       prefix.kill();
