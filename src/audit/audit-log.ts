@@ -110,11 +110,14 @@ export function createAuditLog(path: string | null, write: (line: string) => voi
 }
 
 /**
- * The default location: a per-user service keeps per-user state. POSIX: $XDG_STATE_HOME/icecore,
- * else ~/.local/state/icecore. Windows: %LOCALAPPDATA%\icecore (SPEC §2).
+ * The default location: $XDG_STATE_HOME/icecore/audit.jsonl (a per-user service keeps per-user
+ * state); on Windows %LOCALAPPDATA%\icecore\audit.jsonl (per user, per machine, not roamed).
  */
 export function defaultAuditPath(env: NodeJS.ProcessEnv = process.env, os: NodeJS.Platform = process.platform): string {
-  if (os === "win32" && env.LOCALAPPDATA) return `${env.LOCALAPPDATA}\\icecore\\audit.jsonl`;
+  if (os === "win32") {
+    const local = env.LOCALAPPDATA ?? (env.USERPROFILE ? `${env.USERPROFILE}\\AppData\\Local` : undefined);
+    if (local) return `${local}\\icecore\\audit.jsonl`;
+  }
   const home = env.HOME ?? "/";
   const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith("/") ? env.XDG_STATE_HOME : `${home}/.local/state`;
   return `${state}/icecore/audit.jsonl`;

@@ -3,7 +3,7 @@
  * from sources it is Bun plus the entry script (SPEC §2: `run` without a child runs `connect`).
  */
 export function isCompiled(): boolean {
-  return Bun.main.startsWith("/$bunfs/") || /^[A-Z]:\\~BUN\\/.test(Bun.main);
+  return Bun.main.startsWith("/$bunfs/") || /^[A-Z]:[\\/]~BUN[\\/]/.test(Bun.main);
 }
 
 export function selfCommand(...args: string[]): string[] {

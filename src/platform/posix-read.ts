@@ -3,6 +3,7 @@
  * (SPEC §4 mutual check), read a non-blocking socket until the server closes it, at most
  * `maxBytes`, by the deadline. The per-OS files supply the syscalls and their errno numbers; the
  * sequence, the errno meanings and the zeroing of every buffer on every exit path live here once.
+ * Windows reuses the read loop, with PeekNamedPipe + ReadFile and Win32 error codes (win32-pipe.ts).
  */
 import { EndpointBusy, EndpointNotReady } from "./platform.ts";
 export interface NonBlockingRead {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FIXTURES, ROOT } from "../support/paths.ts";
 import { canSwitchUsers, testUser } from "../support/users.ts";
-import { startIcecore } from "../support/icecore-process.ts";
+import { prefixLauncher, startIcecore } from "../support/icecore-process.ts";
 
 const enabled = process.env.ICECORE_CROSS === "1";
 if (!enabled) console.info("targets.test.ts: skipping the cross-target build and runs (slow; set ICECORE_CROSS=1, as .ci/run does)");
@@ -130,7 +130,7 @@ describe.skipIf(!enabled)("npm run build -- --all", () => {
       // Without binfmt_misc the kernel cannot exec the arm64 child that `run` starts from its own
       // executable; this registers qemu for aarch64 in a user namespace of the test only.
       const launcher = ["env", `QEMU_LD_PREFIX=${ARM64_SYSROOT}`, "unshare", "--map-root-user", "--mount", "bash", join(FIXTURES, "qemu-binfmt.sh"), String(owner?.uid ?? process.getuid!()), String(owner?.gid ?? process.getgid!())];
-      const run = startIcecore({ user: owner, binary: ARM64, launcher, args: ["--handoff-timeout", "60s"] });
+      const run = startIcecore({ user: owner, launcher: prefixLauncher(launcher, ARM64), args: ["--handoff-timeout", "60s"] });
       const { code, ms } = await run.exited;
       const ready = run.events.find((e) => e.event === "api_ready");
       const closed = run.events.find((e) => e.event === "handoff_closed");
@@ -147,7 +147,7 @@ describe.skipIf(!enabled)("npm run build -- --all", () => {
 
     test("a whole run whose connect child is started through qemu-aarch64 (no binfmt_misc needed)", async () => {
       const child = [QEMU, "-L", ARM64_SYSROOT, ARM64, "connect"];
-      const run = startIcecore({ user: owner, binary: ARM64, launcher: [QEMU, "-L", ARM64_SYSROOT], child, args: ["--handoff-timeout", "60s"] });
+      const run = startIcecore({ user: owner, launcher: prefixLauncher([QEMU, "-L", ARM64_SYSROOT], ARM64), child, args: ["--handoff-timeout", "60s"] });
       const { code, ms } = await run.exited;
       const ready = run.events.find((e) => e.event === "api_ready");
       console.info(`linux-arm64 under qemu, connect child through qemu: api_ready at ${String(ready?.uptime_ms)} ms of uptime, whole run ${ms.toFixed(0)} ms`);

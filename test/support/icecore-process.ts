@@ -24,15 +24,28 @@ export interface RunningIcecore {
   fixtureReports(): Record<string, unknown>[];
 }
 
+/** How to start an icecore executable: natively (the default), or e.g. the Windows one under Wine. */
+export interface Launcher {
+  argv(args: string[]): string[];
+  /** A Linux path as that executable must be given it. */
+  path(linuxPath: string): string;
+  env?: Record<string, string>;
+}
+
+const nativeLauncher: Launcher = { argv: (args) => [BINARY, ...args], path: (p) => p };
+
 export interface StartOptions {
   user?: TestUser | null;
+  launcher?: Launcher;
   args?: string[];
   /** The child command; `--pipe-name` is appended by icecore. Default: icecore's own `connect`. */
   child?: string[];
   dir?: string;
-  /** Another build of icecore (default dist/icecore), and what starts it (e.g. qemu-user). */
-  binary?: string;
-  launcher?: string[];
+}
+
+/** An executable started through a command prefix (e.g. qemu-user for another architecture). */
+export function prefixLauncher(prefix: string[], binary: string): Launcher {
+  return { argv: (args) => [...prefix, binary, ...args], path: (p) => p };
 }
 
 /** `<bun> test/fixtures/handoff-child.ts ...options`. */
@@ -60,11 +73,12 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   const user = options.user ?? null;
   const dir = options.dir ?? scratchDir(user, "run");
   const auditPath = join(dir, "audit.jsonl");
-  const argv = [...(options.launcher ?? []), options.binary ?? BINARY, "run", "--log-format", "json", "--audit-log", auditPath, ...(options.args ?? [])];
+  const launcher = options.launcher ?? nativeLauncher;
+  const argv = launcher.argv(["run", "--log-format", "json", "--audit-log", launcher.path(auditPath), ...(options.args ?? [])]);
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
-  const proc = track(Bun.spawn(asUser(user, argv), { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const proc = track(Bun.spawn(asUser(user, argv), { cwd: dir, env: launcher.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
   const events: LogEvent[] = [];
   const errors: string[] = [];
   const out: string[] = [];
