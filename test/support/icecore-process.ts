@@ -33,6 +33,8 @@ export interface StartOptions {
   /** Another build of icecore (default dist/icecore), and what starts it (e.g. qemu-user). */
   binary?: string;
   launcher?: string[];
+  /** Runs before the switch to `user`, as the test's own user (root): e.g. `unshare --mount ...`. */
+  wrapper?: string[];
 }
 
 /** `<bun> test/fixtures/handoff-child.ts ...options`. */
@@ -64,7 +66,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
-  const proc = track(Bun.spawn(asUser(user, argv), { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const proc = track(Bun.spawn([...(options.wrapper ?? []), ...asUser(user, argv)], { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
   const events: LogEvent[] = [];
   const errors: string[] = [];
   const out: string[] = [];
