@@ -8,7 +8,8 @@
  *  (b) a same-user process holds icecore under ptrace from its first instruction (possible on a
  *      kernel without Yama, like this one): icecore refuses to hand off (exit 69, the reason on
  *      one line, `handoff_failed` audited) and the child never gets a key. Control: the same
- *      launcher without tracing.
+ *      launcher without tracing. The same for the child: `icecore connect` traced from its exec
+ *      refuses to connect at all, so no key is sent to a traced process.
  *  (c) icecore warns at start when ptrace_scope is 0 or Yama is absent.
  */
 import { describe, expect, test } from "bun:test";
@@ -93,6 +94,22 @@ describe("item 5 (b): a tracer attached before icecore hardens gets no handoff",
     const run = startIcecore({ user: owner, launcher: [SYSTEM_PYTHON, launcher, "--no-trace"], child: fixtureChild() });
     expect((await run.exited).code).toBe(0);
     expect(run.fixtureReports()[0]).toMatchObject({ received: true, has_key: true });
+  }, 30_000);
+
+  test("the child's side: icecore connect traced from its exec refuses to take a key (and so the run fails 69); untraced it works", async () => {
+    for (const traced of [true, false]) {
+      const run = startIcecore({ user: owner, child: [SYSTEM_PYTHON, launcher, ...(traced ? [] : ["--no-trace"]), BINARY, "connect"] });
+      const { code } = await run.exited;
+      if (traced) {
+        expect(code).toBe(69);
+        expect(run.errors).toContainEqual(expect.stringMatching(/^icecore: connect: this process is being traced by pid \d+; refusing to receive a key$/));
+        expect(run.events.some((e) => e.event === "handoff_delivered")).toBe(false);
+        expect(run.stdout()).not.toContain("bundle received");
+      } else {
+        expect({ code, errors: run.errors }).toEqual({ code: 0, errors: [] });
+        expect(run.stdout()).toContain("bundle received");
+      }
+    }
   }, 30_000);
 });
 
