@@ -11,11 +11,12 @@
  *    `audit_write_failed`; icecore stays up, and on SIGTERM ends its child and exits 0.
  */
 import { expect, test } from "bun:test";
-import { chmodSync, existsSync, openSync, closeSync, readFileSync, writeFileSync, writeSync, readdirSync } from "node:fs";
+import { existsSync, openSync, closeSync, readFileSync, writeFileSync, writeSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, FIXTURES } from "../support/paths.ts";
 import { canSwitchUsers, scratchDir, SWITCH_USERS_REASON, testUser } from "../support/users.ts";
 import { isAlive, startIcecore, type RunningIcecore } from "../support/icecore-process.ts";
+import { recordCommand, waitForFileCommand, writePolicy } from "./test-commands.ts";
 
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
 const canMount = canSwitchUsers && Bun.which("unshare") !== null && Bun.which("mount") !== null;
@@ -55,30 +56,7 @@ test.skipIf(!canMount)("item 2: on a full disk a command gets 503 audit_unavaila
   const conf = scratchDir(owner, "audit-full-conf");
   const markers = scratchDir(owner, "audit-full-markers");
   const sync = scratchDir(owner, "audit-full-sync");
-  const policy = join(conf, "policy.json");
-  writeFileSync(
-    policy,
-    JSON.stringify({
-      mode: "extend",
-      commands: {
-        "test.record": {
-          description: "records its argv to a file (test fixture)",
-          executable: BUN,
-          argv: [join(FIXTURES, "commands/record-argv.ts"), "{outfile}", "{value}"],
-          params: { outfile: { type: "path", roots: [markers] }, value: { type: "string", pattern: "[a-z_]+", maxLength: 32 } },
-          timeout_ms: 10000,
-        },
-        "test.wait": {
-          description: "a silent job that ends when the test releases it",
-          executable: BUN,
-          argv: [join(FIXTURES, "commands/wait-for-file.ts"), join(sync, "release")],
-          long: true,
-          timeout_ms: 60000,
-        },
-      },
-    }),
-  );
-  chmodSync(policy, 0o644);
+  const policy = writePolicy(conf, { "test.record": recordCommand(markers), "test.wait": waitForFileCommand(join(sync, "release"), true) });
   // The tmpfs is mounted on the run directory, inside icecore's own mount namespace only.
   const mountTmpfs = `mount -t tmpfs -o size=64k,mode=0700,uid=${owner!.uid},gid=${owner!.gid} icecore-audit-test "$0" && exec "$@"`;
   const run = startIcecore({

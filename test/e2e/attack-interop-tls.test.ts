@@ -8,39 +8,19 @@
  * (The Python `http-message-signatures` cannot be installed here: PyPI is unreachable.)
  */
 import { expect, test } from "bun:test";
-import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, FIXTURES } from "../support/paths.ts";
 import { canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { readAudit, startIcecore } from "../support/icecore-process.ts";
+import { recordCommand, writePolicy } from "./test-commands.ts";
 
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
-
-function recordPolicy(dir: string, markers: string): string {
-  const policy = join(dir, "policy.json");
-  writeFileSync(
-    policy,
-    JSON.stringify({
-      mode: "extend",
-      commands: {
-        "test.record": {
-          description: "records its argv to a file (test fixture)",
-          executable: BUN,
-          argv: [join(FIXTURES, "commands/record-argv.ts"), "{outfile}", "{value}"],
-          params: { outfile: { type: "path", roots: [markers] }, value: { type: "string", pattern: "[a-z_]+", maxLength: 32 } },
-          timeout_ms: 10000,
-        },
-      },
-    }),
-  );
-  chmodSync(policy, 0o644);
-  return policy;
-}
 
 test("item 1: http-message-signatures (npm) with its defaults gets 200; unknown key, stale, other alg and replays keep their codes and run nothing", async () => {
   const dir = scratchDir(owner, "interop");
   const markers = scratchDir(owner, "interop-markers");
-  const run = startIcecore({ user: owner, dir, args: ["--policy", recordPolicy(dir, markers)], child: [BUN, join(FIXTURES, "rfc9421-interop.ts"), markers] });
+  const run = startIcecore({ user: owner, dir, args: ["--policy", writePolicy(dir, { "test.record": recordCommand(markers) })], child: [BUN, join(FIXTURES, "rfc9421-interop.ts"), markers] });
   const { code } = await run.exited;
   expect({ code, errors: run.errors }).toEqual({ code: 0, errors: [] });
   const results = run.fixtureReports()[0] as Record<string, { status: number; code: string | null; input: string }>;

@@ -10,12 +10,13 @@
  * What the audit holds after such a kill is documented in docs/hardening.md.
  */
 import { expect, test } from "bun:test";
-import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, FIXTURES, SYSTEM_PYTHON } from "../support/paths.ts";
 import { asUser, canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { readAudit, startIcecore } from "../support/icecore-process.ts";
 import { track } from "../support/reaper.ts";
+import { waitForFileCommand, writePolicy } from "./test-commands.ts";
 
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
 const BOUND_MS = 10_000;
@@ -67,16 +68,7 @@ function killAll(pids: number[]): void {
 test("item 10: icecore SIGKILLed: its child, a running job and a command in flight end with it", async () => {
   const dir = scratchDir(owner, "orphans");
   const sync = scratchDir(owner, "orphans-sync");
-  const waitFor = (file: string, long: boolean) => ({
-    description: "waits for a file that never comes (test fixture)",
-    executable: BUN,
-    argv: [join(FIXTURES, "commands/wait-for-file.ts"), join(sync, file), "120000"],
-    long,
-    timeout_ms: 120_000,
-  });
-  const policy = join(dir, "policy.json");
-  writeFileSync(policy, JSON.stringify({ mode: "extend", commands: { "test.job": waitFor("never-job", true), "test.hold": waitFor("never-hold", false) } }));
-  chmodSync(policy, 0o644);
+  const policy = writePolicy(dir, { "test.job": waitForFileCommand(join(sync, "never-job"), true), "test.hold": waitForFileCommand(join(sync, "never-hold"), false) });
   const run = startIcecore({ user: owner, dir, args: ["--policy", policy], child: [BUN, join(FIXTURES, "orphan-child.ts")] });
   const icecore = run.proc.pid;
   const child = Number((await run.waitFor("child_spawned")).pid);

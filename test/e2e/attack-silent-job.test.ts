@@ -7,20 +7,16 @@
  * Slow (20 s): a file of its own, so a parallel runner can run it beside the others.
  */
 import { expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { BINARY } from "../support/paths.ts";
 import { canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { startIcecore } from "../support/icecore-process.ts";
-import { SILENCE_S, silentCommand } from "./silent-job.ts";
+import { SILENCE_S, silentCommand, writePolicy } from "./test-commands.ts";
 
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
 
 test(`item 9: icecore connect follows a job silent for ${SILENCE_S} s to its end and exits 0 with both lines`, async () => {
   const dir = scratchDir(owner, "silent");
-  const policy = join(dir, "policy.json");
-  writeFileSync(policy, JSON.stringify({ mode: "extend", commands: { "test.silent": silentCommand } }));
-  chmodSync(policy, 0o644);
+  const policy = writePolicy(dir, { "test.silent": silentCommand });
   const run = startIcecore({ user: owner, dir, args: ["--policy", policy], child: [BINARY, "connect", "--exec", "test.silent"] });
   const { code } = await run.exited;
   expect({ code, errors: run.errors }).toEqual({ code: 0, errors: [] });

@@ -11,7 +11,7 @@ import { bundleOf, startPkiFixture } from "../support/pki-fixture.ts";
 import { compilePolicy } from "../../src/commands/index.ts";
 import { createCoreClient } from "../../src/client/core-client.ts";
 import { readEvents } from "../../src/client/sse.ts";
-import { SILENCE_S, silentCommand } from "./silent-job.ts";
+import { SILENCE_S, silentCommand } from "./test-commands.ts";
 
 /** Bun.serve's idleTimeout in src/api/server.ts. */
 const IDLE_TIMEOUT_S = 10;
