@@ -22,6 +22,14 @@ import { fixtureChild, isAlive, readAudit, startIcecore, type RunningIcecore } f
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
 if (!canSwitchUsers) console.warn(`child-memory e2e: ${SWITCH_USERS_REASON}; the readers run as the current user`);
 
+/** Yama's ptrace_scope, or null without Yama (this project's machine: PLATFORM-NOTES). */
+const PTRACE_SCOPE = "/proc/sys/kernel/yama/ptrace_scope";
+const yamaScope = existsSync(PTRACE_SCOPE) ? Number(readFileSync(PTRACE_SCOPE, "latin1").trim()) : null;
+/** Scope ≥ 1: Yama itself keeps a non-descendant from /proc/<pid>/mem, dumpable or not. */
+const yamaGuardsMem = yamaScope !== null && yamaScope >= 1;
+/** Scope ≥ 2: not even a parent may trace without CAP_SYS_PTRACE, so the attack cannot be staged. */
+const yamaForbidsTracing = yamaScope !== null && yamaScope >= 2;
+
 interface ReaderResult {
   pid: number;
   uid: number;
@@ -68,6 +76,8 @@ describe("item 5 (a): the child's memory is closed to other processes of its use
       await stdoutLine(run, /FIXTURE .*"received":true/);
       const attack = readAsSameUser(pid);
       if (hardened) expect({ hardened, ...attack }).toMatchObject({ hardened, environ: "EACCES", maps: "EACCES", mem: "EACCES", key_found: false });
+      // Under Yama ≥ 1 the kernel already refuses mem to a non-descendant; environ and maps still tell the difference.
+      else if (yamaGuardsMem) expect({ hardened, ...attack }).toMatchObject({ hardened, environ: "ok", maps: "ok", mem: "EACCES", key_found: false });
       else expect({ hardened, ...attack }).toMatchObject({ hardened, environ: "ok", maps: "ok", mem: "ok", key_found: true });
       writeFileSync(join(run.dir, "release"), "");
       expect((await run.exited).code).toBe(0);
@@ -75,7 +85,7 @@ describe("item 5 (a): the child's memory is closed to other processes of its use
   }, 30_000);
 });
 
-describe("item 5 (b): a tracer attached before icecore hardens gets no handoff", () => {
+describe.skipIf(yamaForbidsTracing)("item 5 (b): a tracer attached before icecore hardens gets no handoff", () => {
   const launcher = join(FIXTURES, "ptrace-launcher.py");
 
   test("icecore traced from its first instruction by a same-uid process: exit 69 with the reason, the child gets no key", async () => {
@@ -114,14 +124,13 @@ describe("item 5 (b): a tracer attached before icecore hardens gets no handoff",
 });
 
 test("item 5 (c): icecore warns at start when a same-user process may attach before it hardens", async () => {
-  const scope = "/proc/sys/kernel/yama/ptrace_scope";
-  const risky = !existsSync(scope) || readFileSync(scope, "latin1").trim() === "0";
+  const risky = yamaScope === null || yamaScope === 0;
   const run = startIcecore({ user: owner, child: fixtureChild() });
   expect((await run.exited).code).toBe(0);
   const warnings = run.events.filter((e) => e.event === "warning").map((e) => String(e.message));
   if (risky) {
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(existsSync(scope) ? /ptrace_scope is 0/ : /no Yama LSM/);
+    expect(warnings[0]).toMatch(yamaScope === null ? /no Yama LSM/ : /ptrace_scope is 0/);
     expect(warnings[0]).toContain("ptrace");
   } else {
     expect(warnings).toEqual([]);
