@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, fstatSync, fsyncSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 
 /**
@@ -50,10 +50,36 @@ export function openAuditLog(path: string, options: AuditLogOptions = {}): Audit
   const fd = openSync(path, "a", 0o600);
   // A pre-existing file keeps its mode on open; tighten it so older logs are not left readable.
   if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, 0o600);
-  return createAuditLog(path, (line) => writeSync(fd, line), () => {
+  return createAuditLog(path, (line) => appendWhole(fd, line), () => {
     fsyncSync(fd);
     closeSync(fd);
   }, options);
+}
+
+/**
+ * Appends the whole line or nothing. write(2) on a nearly full file system writes what fits and
+ * returns a short count (tmpfs fills the file's last page, then ENOSPC): taken for success, a
+ * command would start with half a record, and the next line would be glued to the fragment. So
+ * the rest is written until done, and on an error the fragment is cut off again, leaving every
+ * line in the file whole JSON.
+ */
+function appendWhole(fd: number, line: string): void {
+  const bytes = Buffer.from(line, "utf8");
+  // O_APPEND: the line lands at the current end, whatever our last write left.
+  const end = fstatSync(fd).size;
+  let written = 0;
+  try {
+    while (written < bytes.length) written += writeSync(fd, bytes, written);
+  } catch (error) {
+    if (written > 0) {
+      try {
+        ftruncateSync(fd, end);
+      } catch {
+        // Nothing more can be done; the caller is told the record was not written.
+      }
+    }
+    throw error;
+  }
 }
 
 /** The trail over any line sink: a file above, a failing or collecting sink in tests. */

@@ -36,6 +36,11 @@ export async function receiveBundle(pipeName: string, options: ReceiveOptions = 
     } catch (error) {
       throw new HandoffFailed(`could not harden this process before receiving a key: ${(error as Error).message}`);
     }
+    // SPEC §7, the child's side of icecore's own check: a tracer that attached before harden()
+    // (a kernel without Yama lets a same-user process do so) could read the key as it arrives.
+    // Once undumpable, no new same-user tracer can attach, so checking now is enough.
+    const tracer = platform.hardening.tracerPid();
+    if (tracer !== null) throw new HandoffFailed(`this process is being traced by pid ${tracer}; refusing to receive a key`);
   }
   const deadline = Date.now() + (options.timeoutMs ?? 5000);
   let delay = 100;

@@ -17,7 +17,15 @@
  *
  * "stdin closed" is /dev/null (`stdin: "ignore"`): a truly closed fd 0 would be reused by the next
  * open() in the child, which is a classic source of bugs; /dev/null gives an immediate EOF.
+ *
+ * No orphans (SPEC §7): the runtime passes the platform's orphan guard, an argv prefix that execs
+ * the program in the same process after tying its life to icecore's (Linux: `setpriv --pdeathsig
+ * KILL --`), so a command still running when icecore is SIGKILLed is killed by the kernel. Same
+ * pid, same process group: nothing else here changes. The guard cannot hand a program its own
+ * argv[0] (multi-call tools reached through a symlink, spawnName()), so such a program runs
+ * unguarded rather than as a different tool.
  */
+import { accessSync, constants as fsConstants } from "node:fs";
 import { refusals } from "./errors.ts";
 import { buildArgv } from "./argv-builder.ts";
 import { FIXED_PATH } from "./executable.ts";
@@ -87,6 +95,8 @@ export interface ProcessSpec {
   argv: readonly string[];
   /** What the program sees as argv[0], when not argv[0] itself. */
   argv0?: string;
+  /** The orphan guard: an argv prefix that execs argv[0] tied to icecore's life (see above). */
+  guard?: readonly string[];
   env: Record<string, string>;
   timeoutMs: number;
   killGraceMs: number;
@@ -160,11 +170,25 @@ async function drain(
 }
 
 
+/** The argv to spawn: behind the orphan guard when there is one and the program needs no argv[0] of its own. */
+function guardedArgv(spec: ProcessSpec): string[] {
+  if (!spec.guard?.length || spec.argv0 !== undefined) return [...spec.argv];
+  // The guard starts whatever happens to the program's exec; check here, so a program removed
+  // after load is still a SpawnError (503), not the guard's exit status 127.
+  try {
+    accessSync(spec.argv[0]!, fsConstants.X_OK);
+  } catch (err) {
+    throw new SpawnError(`cannot start ${spec.argv[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return [...spec.guard, ...spec.argv];
+}
+
 export function startProcess(spec: ProcessSpec): ProcessHandle {
   const started = performance.now();
+  const argv = guardedArgv(spec);
   let proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
   try {
-    proc = Bun.spawn([...spec.argv], {
+    proc = Bun.spawn(argv, {
       ...(spec.argv0 === undefined ? {} : { argv0: spec.argv0 }),
       cwd: FIXED_CWD,
       env: spec.env,
@@ -238,7 +262,11 @@ const decoder = new TextDecoder("utf-8", { fatal: false });
  * Run a synchronous command to completion. The caller has validated `values` (argv-builder) and
  * holds a concurrency slot. Elevation is refused before anything is spawned.
  */
-export async function runCommand(command: CommandSpec, values: ArgValues, opts: { elevateWith: ElevateWith; env?: Record<string, string | undefined> }): Promise<RunResult> {
+export async function runCommand(
+  command: CommandSpec,
+  values: ArgValues,
+  opts: { elevateWith: ElevateWith; env?: Record<string, string | undefined>; guard?: readonly string[] },
+): Promise<RunResult> {
   if (command.inProcess) {
     const started = performance.now();
     const stdout = JSON.stringify(command.inProcess()) + "\n";
@@ -250,6 +278,7 @@ export async function runCommand(command: CommandSpec, values: ArgValues, opts: 
   const handle = startProcess({
     argv,
     ...(argv0 === undefined ? {} : { argv0 }),
+    ...(opts.guard ? { guard: opts.guard } : {}),
     env: commandEnv(command.envAllow, opts.env),
     timeoutMs: command.timeoutMs,
     killGraceMs: SYNC_KILL_GRACE_MS,

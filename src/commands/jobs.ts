@@ -54,6 +54,8 @@ export interface StartJobOptions {
   argv: readonly string[];
   /** What the program sees as argv[0] when it differs from argv[0] (executor.ts spawnName). */
   argv0?: string;
+  /** The orphan guard (executor.ts): the job dies with icecore, even on SIGKILL. */
+  guard?: readonly string[];
   env: Record<string, string>;
   timeoutMs: number;
   maxOutputBytes: number;
@@ -255,6 +257,7 @@ export class JobManager {
     const handle = startProcess({
       argv: opts.argv,
       ...(opts.argv0 === undefined ? {} : { argv0: opts.argv0 }),
+      ...(opts.guard ? { guard: opts.guard } : {}),
       env: opts.env,
       timeoutMs: opts.timeoutMs,
       killGraceMs: this.killGraceMs,

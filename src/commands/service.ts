@@ -38,6 +38,11 @@ export interface CommandServiceOptions {
   logger?: Logger;
   /** Where allow-listed variables are copied from; defaults to icecore's own environment. */
   env?: Record<string, string | undefined>;
+  /**
+   * An argv prefix that ties every command's life to icecore's (the platform's orphan guard,
+   * SPEC §7), so nothing keeps running when icecore is killed. Default: none.
+   */
+  guard?: readonly string[];
 }
 
 const newAttemptId = () => randomHex(8);
@@ -81,6 +86,7 @@ export class CommandService {
           env: commandEnv(command.envAllow, this.#options.env),
           timeoutMs: command.timeoutMs,
           maxOutputBytes: command.maxOutputBytes,
+          ...(this.#options.guard ? { guard: this.#options.guard } : {}),
           childId: caller.childId,
           beforeStart: (jobId) => this.#recordAttempt({ ...attempt, outcome: "accepted", job_id: jobId }),
           onFinish: (j) => {
@@ -93,7 +99,7 @@ export class CommandService {
         return { kind: "started", job };
       }
       this.#recordAttempt({ ...attempt, outcome: "started" });
-      const result = await runCommand(command, values, { elevateWith, env: this.#options.env });
+      const result = await runCommand(command, values, { elevateWith, env: this.#options.env, ...(this.#options.guard ? { guard: this.#options.guard } : {}) });
       const outcome = result.timed_out ? "timed_out" : result.exit_code === 0 ? "succeeded" : "failed";
       const duration_ms = Math.round((performance.now() - started) * 1000) / 1000;
       audit.note({ event: "command_result", ...attempt, outcome, exit_code: result.exit_code, duration_ms });

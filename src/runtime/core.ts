@@ -59,6 +59,7 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
     elevateWith: options.elevateWith,
     logger,
     audit,
+    orphanGuard: platform.hardening.orphanGuard(),
     ...(options.consoleAssets ? { consoleAssets: options.consoleAssets } : {}),
   });
   const { identity } = core;

@@ -29,6 +29,8 @@ export interface CoreServicesOptions {
   killGraceMs?: number;
   /** The CA to issue from (tests pass one to build a second, rogue server). */
   ca?: CertificateAuthority;
+  /** The platform's orphan guard for every command icecore starts (SPEC §7 "no orphans"). */
+  orphanGuard?: readonly string[];
 }
 
 export interface CoreServices {
@@ -65,7 +67,15 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
       audit.note({ event: "child_revoked", child_id: child.childId, instance: child.instance, reason, jobs_cancelled: cancelled.length });
     },
   });
-  const commands = new CommandService({ catalogue: options.catalogue, elevateWith: options.elevateWith, audit, jobs, limiter: createConcurrencyLimiter(), logger });
+  const commands = new CommandService({
+    catalogue: options.catalogue,
+    elevateWith: options.elevateWith,
+    audit,
+    jobs,
+    limiter: createConcurrencyLimiter(),
+    logger,
+    ...(options.orphanGuard ? { guard: options.orphanGuard } : {}),
+  });
 
   let replayCache: ReplayCache | null = null;
   let serving: Promise<void> | null = null;

@@ -206,3 +206,28 @@ describe("the executable is the real path resolved at load (issue 12 item 7)", (
     expect(r.stdout.split("\0")[0]).toBe(link);
   });
 });
+
+describe("the orphan guard (issue 12 item 10; the kill itself: test/e2e/attack-orphans.test.ts)", () => {
+  const GUARD = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"];
+
+  test("a guarded command runs as itself: same argv, same pid as what was spawned", async () => {
+    const cmd = catalogueOf({ "t.cat": { description: "d", executable: "/usr/bin/cat", argv: ["/proc/self/cmdline"] } }).get("t.cat")!;
+    const r = await runCommand(cmd, {}, { elevateWith: "none", guard: GUARD });
+    expect(r.exit_code).toBe(0);
+    expect(r.stdout.split("\0").slice(0, 2)).toEqual(["/usr/bin/cat", "/proc/self/cmdline"]);
+  });
+
+  test("a program that needs its own argv[0] keeps it: the guard, which cannot pass one on, is left out", async () => {
+    const link = join(dir, "guarded-named-cat");
+    symlinkSync("/usr/bin/cat", link);
+    const cmd = catalogueOf({ "t.cat": { description: "d", executable: link, argv: ["/proc/self/cmdline"] } }).get("t.cat")!;
+    const r = await runCommand(cmd, {}, { elevateWith: "none", guard: GUARD });
+    expect(r.stdout.split("\0")[0]).toBe(link);
+  });
+
+  test("a program gone since load is still a SpawnError behind the guard, not the guard's exit 127", () => {
+    expect(() => startProcess({ argv: [join(dir, "no-such-program")], guard: GUARD, env: {}, timeoutMs: 1000, killGraceMs: 100, maxOutputBytes: 1024, capture: true })).toThrow(
+      /cannot start .*no-such-program: ENOENT/,
+    );
+  });
+});

@@ -4,34 +4,19 @@
  * writes a marker file. Each refusal is 401 with its code AND its marker never appears.
  */
 import { expect, test } from "bun:test";
-import { existsSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, FIXTURES } from "../support/paths.ts";
 import { canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { readAudit, startIcecore } from "../support/icecore-process.ts";
+import { recordCommand, writePolicy } from "./test-commands.ts";
 
 const owner = canSwitchUsers ? testUser("icecore-e2e") : null;
 
 test("signed requests: the good one runs; unsigned, forged, tampered, stale and replayed ones get 401 and run nothing", async () => {
   const dir = scratchDir(owner, "signed");
   const markers = scratchDir(owner, "markers");
-  const policy = join(dir, "policy.json");
-  writeFileSync(
-    policy,
-    JSON.stringify({
-      mode: "extend",
-      commands: {
-        "test.record": {
-          description: "records its argv to a file (test fixture)",
-          executable: BUN,
-          argv: [join(FIXTURES, "commands/record-argv.ts"), "{outfile}", "{value}"],
-          params: { outfile: { type: "path", roots: [markers] }, value: { type: "string", pattern: "[a-z_]+", maxLength: 32 } },
-          timeout_ms: 10000,
-        },
-      },
-    }),
-  );
-  chmodSync(policy, 0o644);
+  const policy = writePolicy(dir, { "test.record": recordCommand(markers) });
   const run = startIcecore({ user: owner, dir, args: ["--policy", policy], child: [BUN, join(FIXTURES, "signature-attacker.ts"), markers] });
   const { code } = await run.exited;
   expect(code).toBe(0);

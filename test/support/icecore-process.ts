@@ -41,6 +41,8 @@ export interface StartOptions {
   /** The child command; `--pipe-name` is appended by icecore. Default: icecore's own `connect`. */
   child?: string[];
   dir?: string;
+  /** Runs before the switch to `user`, as the test's own user (root): e.g. `unshare --mount ...`. */
+  wrapper?: string[];
 }
 
 /** An executable started through a command prefix (e.g. qemu-user for another architecture). */
@@ -78,7 +80,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
-  const proc = track(Bun.spawn(asUser(user, argv), { cwd: dir, env: launcher.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const proc = track(Bun.spawn([...(options.wrapper ?? []), ...asUser(user, argv)], { cwd: dir, env: launcher.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
   const events: LogEvent[] = [];
   const errors: string[] = [];
   const out: string[] = [];
