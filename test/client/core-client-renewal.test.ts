@@ -50,7 +50,7 @@ describe("renewal while requests are on their way", () => {
     // old credentials without having reached the network yet.
     let feed!: ReadableStreamDefaultController<Uint8Array>;
     const body = new ReadableStream<Uint8Array>({ start: (controller) => void (feed = controller) });
-    const a = client.fetch(new Request(new URL(COMMAND, client.apiUrl), { method: "POST", body, duplex: "half" } as RequestInit) as unknown as string);
+    const a = client.fetch(new Request(new URL(COMMAND, client.apiUrl).href, { method: "POST", body, duplex: "half" } as RequestInit) as unknown as string);
     const renewal = client.renew();
     await answered;
     // Request B, started once the new certificate is in hand (the renewal cannot finish while A

@@ -4,6 +4,7 @@
  * time with a `revoked` event, child revocation closing its streams, shutdown.
  */
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { JWK } from "jose";
 import { mintAuthority, type CertificateAuthority } from "../../src/pki/authority.ts";
 import { ECDSA_P256 } from "../../src/pki/algorithms.ts";
 import { IdentityService, RenewalRefused, rotationDue } from "../../src/identity/service.ts";
@@ -73,13 +74,13 @@ function listen(service: IdentityService, childId: string) {
   };
 }
 
-async function newPublicJwk(): Promise<{ jwk: JsonWebKey; spki: string }> {
+async function newPublicJwk(): Promise<{ jwk: JWK; spki: string }> {
   const pair = (await crypto.subtle.generateKey(ECDSA_P256, true, ["sign", "verify"])) as CryptoKeyPair;
   const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
   return { jwk: { kty, crv, x, y }, spki: Buffer.from(await crypto.subtle.exportKey("spki", pair.publicKey)).toString("hex") };
 }
 
-async function jwkOf(publicKey: CryptoKey): Promise<JsonWebKey> {
+async function jwkOf(publicKey: CryptoKey): Promise<JWK> {
   const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", publicKey);
   return { kty, crv, x, y };
 }

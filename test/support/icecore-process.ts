@@ -22,6 +22,8 @@ export interface RunningIcecore {
   waitFor(event: string, timeoutMs?: number): Promise<LogEvent>;
   exited: Promise<{ code: number; ms: number }>;
   fixtureReports(): Record<string, unknown>[];
+  /** The first `FIXTURE` report on stdout that matches (already printed or still to come). */
+  waitForReport(match: (report: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
 export interface StartOptions {
@@ -70,6 +72,14 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   const out: string[] = [];
   const err: string[] = [];
   const waiters: { event: string; resolve: (e: LogEvent) => void }[] = [];
+  const reports: Record<string, unknown>[] = [];
+  const reportWaiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
+  const onOutLine = (line: string) => {
+    if (!line.startsWith("FIXTURE ")) return;
+    const report = JSON.parse(line.slice(8)) as Record<string, unknown>;
+    reports.push(report);
+    for (const waiter of reportWaiters.filter((w) => w.match(report))) waiter.resolve(report);
+  };
   const onErrLine = (line: string) => {
     if (!line.trim()) return;
     try {
@@ -80,7 +90,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
       errors.push(line);
     }
   };
-  const done = Promise.all([collect(proc.stdout, () => {}, out), collect(proc.stderr, onErrLine, err)]);
+  const done = Promise.all([collect(proc.stdout, onOutLine, out), collect(proc.stderr, onErrLine, err)]);
   const exited = Promise.all([proc.exited, done]).then(([code]) => ({ code, ms: performance.now() - started }));
   return {
     proc,
@@ -98,6 +108,15 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
         const timer = setTimeout(() => reject(new Error(`no '${event}' event within ${timeoutMs} ms; stderr:\n${err.join("")}`)), timeoutMs);
         waiters.push({ event, resolve: (e) => (clearTimeout(timer), resolve(e)) });
         void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before '${event}'; stderr:\n${err.join("")}`)), 50));
+      });
+    },
+    waitForReport(match, timeoutMs = 30_000) {
+      const seen = reports.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching FIXTURE report within ${timeoutMs} ms; stdout:\n${out.join("").slice(-4000)}`)), timeoutMs);
+        reportWaiters.push({ match, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+        void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before the FIXTURE report; stdout:\n${out.join("").slice(-4000)}`)), 50));
       });
     },
     fixtureReports() {
