@@ -20,6 +20,8 @@ export interface RunningIcecore {
   dir: string;
   auditPath: string;
   waitFor(event: string, timeoutMs?: number): Promise<LogEvent>;
+  /** Resolves once `condition` holds over the log events, checked again at every new one. */
+  waitUntil(condition: (events: LogEvent[]) => boolean, timeoutMs?: number): Promise<void>;
   exited: Promise<{ code: number; ms: number }>;
   fixtureReports(): Record<string, unknown>[];
   /** The first `FIXTURE` report on stdout that matches (already printed or still to come). */
@@ -72,6 +74,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   const out: string[] = [];
   const err: string[] = [];
   const waiters: { event: string; resolve: (e: LogEvent) => void }[] = [];
+  const conditions = new Set<() => void>();
   const reports: Record<string, unknown>[] = [];
   const reportWaiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
   const onOutLine = (line: string) => {
@@ -86,6 +89,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
       const parsed = JSON.parse(line) as LogEvent;
       events.push(parsed);
       for (const waiter of waiters.filter((w) => w.event === parsed.event)) waiter.resolve(parsed);
+      for (const check of [...conditions]) check();
     } catch {
       errors.push(line);
     }
@@ -108,6 +112,20 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
         const timer = setTimeout(() => reject(new Error(`no '${event}' event within ${timeoutMs} ms; stderr:\n${err.join("")}`)), timeoutMs);
         waiters.push({ event, resolve: (e) => (clearTimeout(timer), resolve(e)) });
         void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before '${event}'; stderr:\n${err.join("")}`)), 50));
+      });
+    },
+    waitUntil(condition, timeoutMs = 30_000) {
+      if (condition(events)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (!condition(events)) return;
+          conditions.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => (conditions.delete(check), reject(new Error(`condition not met within ${timeoutMs} ms`))), timeoutMs);
+        conditions.add(check);
+        void exited.then(() => setTimeout(() => (conditions.delete(check), reject(new Error("icecore exited before the condition was met"))), 50));
       });
     },
     waitForReport(match, timeoutMs = 30_000) {
