@@ -9,6 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readAudit } from "../support/icecore-process.ts";
+import { BINARY } from "../support/paths.ts";
 import { endPid, eventsNamed, isAlive, lifecycleRun } from "./lifecycle-support.ts";
 
 const REVOKED = { status: 401, code: "revoked_client" };
@@ -165,4 +166,17 @@ describe("--instances", () => {
       expect(eventsNamed(run, "child_exited").map((e) => e.status)).toEqual([firstStatus, secondStatus]);
     }, 40_000);
   }
+});
+
+describe("flags", () => {
+  test.each([
+    [["--cert-ttl", "9s"], "--cert-ttl: the certificate lifetime must be at least 10 seconds"],
+    [["--cert-ttl", "9999ms"], "--cert-ttl: the certificate lifetime must be at least 10 seconds"],
+    [["--instances", "0"], "--instances: must be at least 1"],
+    [["--instances", "17"], "--instances: must be at most 16"],
+  ])("run %j is refused with one line, exit 64 (10 s is the shortest lifetime; the renewal test runs with it)", (args, message) => {
+    const r = Bun.spawnSync([BINARY, "run", ...(args as string[])], { stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(64);
+    expect(r.stderr.toString()).toBe(`icecore: run: ${message}\n`);
+  });
 });
