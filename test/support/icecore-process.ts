@@ -79,7 +79,12 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   const reportWaiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
   const onOutLine = (line: string) => {
     if (!line.startsWith("FIXTURE ")) return;
-    const report = JSON.parse(line.slice(8)) as Record<string, unknown>;
+    let report: Record<string, unknown>;
+    try {
+      report = JSON.parse(line.slice(8)) as Record<string, unknown>;
+    } catch {
+      return; // fixtureReports() will say so, where a test reads it
+    }
     reports.push(report);
     for (const waiter of reportWaiters.filter((w) => w.match(report))) waiter.resolve(report);
   };
