@@ -93,6 +93,17 @@ export async function createCoreClient(bundle: Bundle): Promise<CoreClient> {
   const send = async (input: FetchInput, init: RequestInit = {}, encrypt = false): Promise<Response> => {
     while (switching) await switching;
     const creds = current;
+    // Counted from the moment these credentials are chosen, not from when the request leaves:
+    // a request still being signed when a renewal lands must hold the switch back too.
+    creds.inFlight++;
+    try {
+      return await sendWith(creds, input, init, encrypt);
+    } finally {
+      if (--creds.inFlight === 0) creds.drained?.();
+    }
+  };
+
+  const sendWith = async (creds: Credentials, input: FetchInput, init: RequestInit, encrypt: boolean): Promise<Response> => {
     const request = input instanceof Request ? input : null;
     const url = new URL(request ? request.url : String(input), bundle.api_url);
     const method = (init.method ?? request?.method ?? "GET").toUpperCase();
@@ -106,18 +117,13 @@ export async function createCoreClient(bundle: Bundle): Promise<CoreClient> {
     }
     const prepared = await prepareSignedRequest(creds.signer, { method, url, ...(body ? { body: { bytes: body, contentType } } : {}) });
     for (const [name, value] of prepared.headers) headers.set(name, value);
-    creds.inFlight++;
-    try {
-      return await fetch(url, { ...init, method, headers, body: prepared.body ?? null, tls: creds.tls } as RequestInit);
-    } finally {
-      if (--creds.inFlight === 0) creds.drained?.();
-    }
+    return fetch(url, { ...init, method, headers, body: prepared.body ?? null, tls: creds.tls } as RequestInit);
   };
 
   const api = hc<AppType>(bundle.api_url, { fetch: (input: FetchInput, init?: RequestInit) => send(input, init) });
   const encrypted = hc<AppType>(bundle.api_url, { fetch: (input: FetchInput, init?: RequestInit) => send(input, init, true) });
 
-  const renew = async () => {
+  const renewOnce = async () => {
     const pair = (await crypto.subtle.generateKey(ECDSA_P256, true, ["sign", "verify"])) as CryptoKeyPair;
     const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
     const response = await api.v1.identity.renew.$post({ json: { public_key: { kty: kty as "EC", crv: crv as "P-256", x: x!, y: y! } } });
@@ -134,6 +140,14 @@ export async function createCoreClient(bundle: Bundle): Promise<CoreClient> {
     })();
     await switching;
     switching = null;
+  };
+  // One renewal at a time: a second one signed with the key the first is replacing would be
+  // refused (409 not_current), so it waits and then renews from the new certificate.
+  let renewing: Promise<void> = Promise.resolve();
+  const renew = (): Promise<void> => {
+    const next = renewing.catch(() => {}).then(renewOnce);
+    renewing = next;
+    return next;
   };
 
   async function* events(signal?: AbortSignal): AsyncGenerator<EventSourceMessage> {

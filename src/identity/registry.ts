@@ -33,6 +33,8 @@ export interface Leaf {
   readonly clientId: string;
   readonly childId: string;
   readonly publicKey: CryptoKey;
+  /** The certificate's SubjectPublicKeyInfo (DER, hex): which key this leaf certifies. */
+  readonly spki: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
   /** When icecore issued it (ms); rotation is due at issuedAt + 2/3 of (notAfter − issuedAt). */
@@ -125,6 +127,7 @@ export class IdentityRegistry {
       clientId: certificate.clientId,
       childId,
       publicKey: certificate.publicKey,
+      spki: Buffer.from(certificate.cert.publicKey.rawData).toString("hex"),
       notBefore: certificate.notBefore,
       notAfter: certificate.notAfter,
       issuedAt: now,
@@ -147,10 +150,28 @@ export class IdentityRegistry {
 
   lookup(clientId: string): Leaf | undefined {
     const leaf = this.#leaves.get(clientId);
-    if (leaf?.graceUntil !== null && leaf?.graceUntil !== undefined && leaf.revokedAt === null && this.#now() > leaf.graceUntil) {
-      this.#revoke(leaf.clientId, "superseded");
-    }
+    if (leaf) this.endGrace(leaf.clientId);
     return leaf;
+  }
+
+  /**
+   * The renewal grace of `clientId` is over: revoke it now unless its successor already did.
+   * Called by a timer at `graceUntil`, so the revocation (and its `revoked` event) happens on
+   * time even when nobody presents the old key again; `lookup` checks the same on every request.
+   */
+  endGrace(clientId: string): void {
+    const leaf = this.#leaves.get(clientId);
+    if (leaf && leaf.revokedAt === null && leaf.graceUntil !== null && this.#now() >= leaf.graceUntil) this.#revoke(clientId, "superseded");
+  }
+
+  /**
+   * Does any certificate of `childId` that is still remembered (live, in its grace, or revoked)
+   * certify the key whose SubjectPublicKeyInfo is `spki`? A renewal to such a key would bring a
+   * retired key, such as the one that crossed the handoff, back to life (SPEC §3).
+   */
+  holdsKey(childId: string, spki: string): boolean {
+    for (const leaf of this.#leaves.values()) if (leaf.childId === childId && leaf.spki === spki) return true;
+    return false;
   }
 
   /** Certificate validity is inclusive of both ends (RFC 5280 §4.1.2.5); revocation wins. */
@@ -192,8 +213,12 @@ export class IdentityRegistry {
     this.prune();
   }
 
-  /** Forgets expired leaves, revoked leaves past expiry or beyond MAX_REVOKED, and empty revoked children. */
-  prune(): void {
+  /**
+   * Forgets expired leaves, revoked leaves past expiry or beyond MAX_REVOKED, and empty revoked
+   * children; returns how many leaves and children it forgot.
+   */
+  prune(): { leaves: number; children: number } {
+    const before = this.size;
     const now = this.#now();
     for (const [id, leaf] of this.#leaves) {
       if (now > leaf.notAfter.getTime() + EXPIRED_MEMORY_MS) this.#leaves.delete(id);
@@ -205,11 +230,16 @@ export class IdentityRegistry {
     for (const [id, child] of this.#children) {
       if (child.revoked && !liveChildren.has(id)) this.#children.delete(id);
     }
+    const after = this.size;
+    return { leaves: before.leaves - after.leaves, children: before.children - after.children };
   }
 
-  /** How many leaves and children are remembered (memory-boundedness, tests and /v1/info). */
-  get size(): { leaves: number; children: number } {
-    return { leaves: this.#leaves.size, children: this.#children.size };
+  /**
+   * How many leaves (of which `revoked` are tombstones) and children are remembered: the
+   * memory-boundedness figures of the `cert_rotated` and `maintenance` log events.
+   */
+  get size(): { leaves: number; revoked: number; children: number } {
+    return { leaves: this.#leaves.size, revoked: this.#revokedOrder.length, children: this.#children.size };
   }
 
   #revoke(clientId: string, reason: RevokeReason): void {

@@ -7,7 +7,7 @@
 import { issueClientCertificate, mintClientIdentity, type CertificateAuthority, type ClientCertificate, type ClientIdentity } from "../pki/authority.ts";
 import { importP256PublicJwk } from "../pki/p256.ts";
 import { EventHub } from "./events.ts";
-import { IdentityRegistry, ROTATE_AT_FRACTION, type ChildRecord, type Leaf, type RevokeReason } from "./registry.ts";
+import { IdentityRegistry, RENEWAL_GRACE_MS, ROTATE_AT_FRACTION, type ChildRecord, type Leaf, type RevokeReason } from "./registry.ts";
 
 export interface IdentityServiceOptions {
   ca: CertificateAuthority;
@@ -17,6 +17,10 @@ export interface IdentityServiceOptions {
   graceMs?: number;
   /** Called when a child is revoked (e.g. to cancel its jobs). */
   onChildRevoked?: (child: ChildRecord, reason: RevokeReason) => void;
+  /** Called when a renewal issued `leaf`, which replaces `previous` (the `cert_rotated` log). */
+  onRenewed?: (leaf: Leaf, previous: Leaf | null) => void;
+  /** Called when one leaf is revoked, alone or with its child. */
+  onLeafRevoked?: (leaf: Leaf) => void;
 }
 
 export interface Renewal {
@@ -50,19 +54,27 @@ export class IdentityService {
   readonly #ca: CertificateAuthority;
   readonly #certTtlMs: number;
   readonly #now: () => number;
+  /** `rotate` announcements, by client_id. */
   readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Ends of renewal graces, by the client_id being renewed away from. */
+  readonly #graceTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #graceMs: number;
+  readonly #onRenewed: IdentityServiceOptions["onRenewed"];
   #serial = 0;
 
   constructor(options: IdentityServiceOptions) {
     this.#ca = options.ca;
     this.#certTtlMs = options.certTtlMs;
     this.#now = options.now ?? Date.now;
+    this.#graceMs = options.graceMs ?? RENEWAL_GRACE_MS;
+    this.#onRenewed = options.onRenewed;
     this.registry = new IdentityRegistry({
       now: this.#now,
-      graceMs: options.graceMs,
+      graceMs: this.#graceMs,
       events: {
         revoked: (leaf) => {
-          this.#clearTimer(leaf.clientId);
+          this.#clearTimers(leaf.clientId);
+          options.onLeafRevoked?.(leaf);
           this.events.publish(leaf.childId, { event: "revoked", data: { client_id: leaf.clientId, reason: leaf.revokeReason ?? "revoked" } });
         },
         childRevoked: (child, reason) => {
@@ -100,12 +112,29 @@ export class IdentityService {
     } catch {
       throw new RenewalRefused("invalid_public_key", "public_key must be a P-256 public JWK (kty EC, crv P-256, x, y; no d)");
     }
-    // Renewing to the same key would keep the key that crossed the handoff alive (SPEC §3).
-    if (Buffer.from(await crypto.subtle.exportKey("raw", publicKey)).equals(Buffer.from(await crypto.subtle.exportKey("raw", caller.publicKey)))) {
-      throw new RenewalRefused("key_reused", "public_key must be a new key, not the one this certificate already holds");
+    // Renewing to a key this child already had certified (the current one, or one it retired,
+    // such as the key that crossed the handoff) would bring that key back to life (SPEC §3).
+    if (this.registry.holdsKey(caller.childId, Buffer.from(await crypto.subtle.exportKey("spki", publicKey)).toString("hex"))) {
+      throw new RenewalRefused("key_reused", "public_key must be a new key, not one this child's certificates already held");
     }
     const certificate = await issueClientCertificate(this.#ca, publicKey, ++this.#serial, { ttlMs: this.#certTtlMs });
+    // Checked again after the await: a concurrent renewal by the same leaf must not fork the child.
+    if (!this.registry.isCurrent(callerClientId)) {
+      throw new RenewalRefused("not_current", "only the child's newest certificate may renew; use the certificate from the last renewal");
+    }
     const leaf = this.#register(caller.childId, certificate);
+    const previous = leaf.predecessor === null ? null : (this.registry.lookup(leaf.predecessor) ?? null);
+    if (previous?.graceUntil != null) {
+      // SPEC §3: revoked 60 s after the renewal at the latest, whether or not anyone presents it again.
+      const clientId = previous.clientId;
+      const timer = setTimeout(() => {
+        this.#graceTimers.delete(clientId);
+        this.registry.endGrace(clientId);
+      }, Math.max(0, previous.graceUntil - this.#now()));
+      timer.unref?.();
+      this.#graceTimers.set(clientId, timer);
+    }
+    this.#onRenewed?.(leaf, previous);
     return { certificate, leaf };
   }
 
@@ -117,8 +146,10 @@ export class IdentityService {
   shutdown(reason: string): void {
     this.events.broadcast({ event: "shutdown", data: { reason } });
     this.events.closeAll();
-    for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#timers.clear();
+    for (const timers of [this.#timers, this.#graceTimers]) {
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+    }
   }
 
   #register(childId: string, certificate: ClientCertificate): Leaf {
@@ -139,9 +170,11 @@ export class IdentityService {
     return leaf;
   }
 
-  #clearTimer(clientId: string): void {
-    const timer = this.#timers.get(clientId);
-    if (timer) clearTimeout(timer);
-    this.#timers.delete(clientId);
+  #clearTimers(clientId: string): void {
+    for (const timers of [this.#timers, this.#graceTimers]) {
+      const timer = timers.get(clientId);
+      if (timer) clearTimeout(timer);
+      timers.delete(clientId);
+    }
   }
 }

@@ -64,8 +64,25 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
   });
   const { identity } = core;
   const maintenance = setInterval(() => {
-    identity.registry.prune();
-    core.replayCache()?.sweep();
+    const forgot = identity.registry.prune();
+    const replay = core.replayCache();
+    const keysBefore = replay?.size ?? 0;
+    replay?.sweep();
+    const swept = keysBefore - (replay?.size ?? 0);
+    // Logged only when something was forgotten: the figures that show memory following the live load.
+    if (forgot.leaves + forgot.children + swept === 0) return;
+    const remembered = identity.registry.size;
+    logger.event("maintenance", {
+      forgot_leaves: forgot.leaves,
+      forgot_children: forgot.children,
+      replay_keys_swept: swept,
+      registry_leaves: remembered.leaves,
+      registry_revoked: remembered.revoked,
+      registry_children: remembered.children,
+      replay_keys: replay?.size ?? 0,
+      replay_clients: replay?.clients ?? 0,
+      event_streams: identity.events.streams,
+    });
   }, MAINTENANCE_MS);
   maintenance.unref?.();
 

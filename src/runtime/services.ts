@@ -66,6 +66,20 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
       const cancelled = jobs.cancelOwnedBy(child.childId);
       audit.note({ event: "child_revoked", child_id: child.childId, instance: child.instance, reason, jobs_cancelled: cancelled.length });
     },
+    // SPEC §2 `cert_rotated`, with how much the registry remembers after it (memory stays flat).
+    onRenewed: (leaf, previous) => {
+      const remembered = identity.registry.size;
+      logger.event("cert_rotated", {
+        child_id: leaf.childId,
+        client_id: leaf.clientId,
+        previous_client_id: previous?.clientId ?? null,
+        not_after: leaf.notAfter.toISOString(),
+        registry_leaves: remembered.leaves,
+        registry_revoked: remembered.revoked,
+        registry_children: remembered.children,
+      });
+    },
+    onLeafRevoked: (leaf) => logger.event("client_revoked", { child_id: leaf.childId, client_id: leaf.clientId, reason: leaf.revokeReason }),
   });
   const commands = new CommandService({
     catalogue: options.catalogue,

@@ -20,8 +20,12 @@ export interface RunningIcecore {
   dir: string;
   auditPath: string;
   waitFor(event: string, timeoutMs?: number): Promise<LogEvent>;
+  /** Resolves once `condition` holds over the log events, checked again at every new one. */
+  waitUntil(condition: (events: LogEvent[]) => boolean, timeoutMs?: number): Promise<void>;
   exited: Promise<{ code: number; ms: number }>;
   fixtureReports(): Record<string, unknown>[];
+  /** The first `FIXTURE` report on stdout that matches (already printed or still to come). */
+  waitForReport(match: (report: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
 }
 
 /** How to start an icecore executable: natively (the default), or e.g. the Windows one under Wine. */
@@ -86,6 +90,20 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   const out: string[] = [];
   const err: string[] = [];
   const waiters: { event: string; resolve: (e: LogEvent) => void }[] = [];
+  const conditions = new Set<() => void>();
+  const reports: Record<string, unknown>[] = [];
+  const reportWaiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
+  const onOutLine = (line: string) => {
+    if (!line.startsWith("FIXTURE ")) return;
+    let report: Record<string, unknown>;
+    try {
+      report = JSON.parse(line.slice(8)) as Record<string, unknown>;
+    } catch {
+      return; // fixtureReports() will say so, where a test reads it
+    }
+    reports.push(report);
+    for (const waiter of reportWaiters.filter((w) => w.match(report))) waiter.resolve(report);
+  };
   const onErrLine = (line: string) => {
     if (!line.trim()) return;
     try {
@@ -94,11 +112,12 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
       // With --log-format json the one-line failure is a `fatal` event; keep its sentence too.
       if (parsed.event === "fatal") errors.push(`icecore: ${String(parsed.error)}`);
       for (const waiter of waiters.filter((w) => w.event === parsed.event)) waiter.resolve(parsed);
+      for (const check of [...conditions]) check();
     } catch {
       errors.push(line);
     }
   };
-  const done = Promise.all([collect(proc.stdout, () => {}, out), collect(proc.stderr, onErrLine, err)]);
+  const done = Promise.all([collect(proc.stdout, onOutLine, out), collect(proc.stderr, onErrLine, err)]);
   const exited = Promise.all([proc.exited, done]).then(([code]) => ({ code, ms: performance.now() - started }));
   return {
     proc,
@@ -116,6 +135,29 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
         const timer = setTimeout(() => reject(new Error(`no '${event}' event within ${timeoutMs} ms; stderr:\n${err.join("")}`)), timeoutMs);
         waiters.push({ event, resolve: (e) => (clearTimeout(timer), resolve(e)) });
         void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before '${event}'; stderr:\n${err.join("")}`)), 50));
+      });
+    },
+    waitUntil(condition, timeoutMs = 30_000) {
+      if (condition(events)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (!condition(events)) return;
+          conditions.delete(check);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => (conditions.delete(check), reject(new Error(`condition not met within ${timeoutMs} ms`))), timeoutMs);
+        conditions.add(check);
+        void exited.then(() => setTimeout(() => (conditions.delete(check), reject(new Error("icecore exited before the condition was met"))), 50));
+      });
+    },
+    waitForReport(match, timeoutMs = 30_000) {
+      const seen = reports.find(match);
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching FIXTURE report within ${timeoutMs} ms; stdout:\n${out.join("").slice(-4000)}`)), timeoutMs);
+        reportWaiters.push({ match, resolve: (r) => (clearTimeout(timer), resolve(r)) });
+        void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before the FIXTURE report; stdout:\n${out.join("").slice(-4000)}`)), 50));
       });
     },
     fixtureReports() {
