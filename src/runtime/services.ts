@@ -22,7 +22,8 @@ export interface CoreServicesOptions {
   elevateWith: ElevateWith;
   logger: Logger;
   audit: AuditLog;
-  consoleAssets?: ReadonlyMap<string, ConsoleAsset>;
+  /** SPEC §9 the console's files, or how to load them when the API is first served (off the start-up path). */
+  consoleAssets?: ConsoleAssets;
   /** SSE heartbeat (SPEC §5: 5 s); tests shorten it. */
   heartbeatMs?: number;
   /** A job's SIGTERM → SIGKILL grace (SPEC §5: 5 s); tests shorten it. */
@@ -30,6 +31,8 @@ export interface CoreServicesOptions {
   /** The CA to issue from (tests pass one to build a second, rogue server). */
   ca?: CertificateAuthority;
 }
+
+export type ConsoleAssets = ReadonlyMap<string, ConsoleAsset> | (() => Promise<ReadonlyMap<string, ConsoleAsset>>);
 
 export interface CoreServices {
   readonly ca: CertificateAuthority;
@@ -73,7 +76,10 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
     if (serving) return serving;
     // From the first delivery on, a request waits for the app rather than getting 503.
     const app = (async () => {
-      const { createApp } = await import("../api/app.ts");
+      const [{ createApp }, consoleAssets] = await Promise.all([
+        import("../api/app.ts"),
+        typeof options.consoleAssets === "function" ? options.consoleAssets() : options.consoleAssets,
+      ]);
       const built = createApp({
         port: api.port,
         apiUrl: () => api.url,
@@ -83,7 +89,7 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
         commands,
         serverKey: serverKey.privateKey,
         caCertPem: new TextDecoder().decode(ca.certPem),
-        ...(options.consoleAssets ? { consoleAssets: options.consoleAssets } : {}),
+        ...(consoleAssets ? { consoleAssets } : {}),
         ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
       });
       replayCache = built.replayCache;

@@ -96,7 +96,7 @@ async function launch(extra: Partial<Parameters<typeof launchConsoleBrowser>[0]>
     identity: { certPem: client.certPem, keyPem: client.keyPem },
     signer: await signerOf(client),
     headless: true,
-    noSandbox: isRoot,
+    sandbox: !isRoot,
     ...extra,
   });
   launches.push(browser);
@@ -316,11 +316,21 @@ describe.skipIf(chromiumPath === null)("renewal and the end of the browser", () 
     expect(existsSync(profile)).toBe(false);
   });
 
-  test("the browser process dying ends the session and removes the profile", async () => {
+  test("the browser process dying (SIGKILL) ends the session as browser_died and removes the profile", async () => {
     const browser = await launch();
     const profile = browser.profileDir;
     process.kill(browser.browserPid!, "SIGKILL");
-    expect(await browser.closed).toMatch(/^(browser_closed|page_closed)$/);
+    expect(await browser.closed).toBe("browser_died");
+    expect(await browser.browserExit).toEqual({ code: null, signal: "SIGKILL" });
+    expect(existsSync(profile)).toBe(false);
+  });
+
+  test("Chromium ending cleanly (SIGTERM, as when its last window closes) ends the session as browser_closed", async () => {
+    const browser = await launch();
+    const profile = browser.profileDir;
+    process.kill(browser.browserPid!, "SIGTERM");
+    expect(await browser.closed).toBe("browser_closed");
+    expect(await browser.browserExit).toEqual({ code: 0, signal: null });
     expect(existsSync(profile)).toBe(false);
   });
 });
