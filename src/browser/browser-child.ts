@@ -3,8 +3,11 @@
  * child) runs: with the Core client made from the bundle, renew the certificate at once (SPEC §3:
  * the key that crossed the handoff is retired before Chromium starts, and Chromium never sees it),
  * start Chromium on the console with the renewed identity, and on every later renewal (on `rotate`)
- * swap both the TLS proxy's client certificate and the page's signer. Ends when the browser does,
- * or when a renewal fails (the certificate would expire under the console).
+ * swap both the TLS proxy's client certificate and the page's signer. After each swap the child
+ * signs one request with the new key itself (GET /v1/info): the Core retires the previous key at
+ * its successor's first signature (SPEC §3), so it is retired at once rather than at the page's
+ * next request or the end of the grace. Ends when the browser does, or when a renewal fails (the
+ * certificate would expire under the console).
  */
 import type { Bundle } from "../handoff/bundle.ts";
 import type { CoreClient, RenewedIdentity } from "../client/core-client.ts";
@@ -50,14 +53,24 @@ export async function startBrowserChild(client: CoreClient, bundle: Bundle, opti
   const { onRenewed, ...browserOptions } = options;
   let browser: ConsoleBrowser | null = null;
   let current: RenewedIdentity | null = null;
+  let launching = false;
   const first = Promise.withResolvers<RenewedIdentity>();
   const failure = Promise.withResolvers<Error>();
+  // Failures are left to the grace: the old key is then retired GRACE_MS after the renewal anyway.
+  const retirePrevious = () => void client.api.v1.info.$get().catch(() => {});
   const renewal = client.startRenewal({
     onRenewed: (_clientId, identity) => {
       current = identity;
       onRenewed?.(identity);
-      if (browser) browser.renew(identity, identity.signer);
-      else first.resolve(identity);
+      if (browser) {
+        void browser.renew({ certPem: identity.certPem, keyPem: identity.keyPem }, identity.signer).then(retirePrevious);
+      } else if (!launching) {
+        // The first renewal: nothing uses the handoff's key any more; retire it now.
+        launching = true;
+        first.resolve(identity);
+        retirePrevious();
+      }
+      // Else Chromium is starting with the previous identity: it is swapped in once Chromium is up.
     },
     onError: (error) => {
       first.reject(error);
@@ -90,7 +103,7 @@ export async function startBrowserChild(client: CoreClient, bundle: Bundle, opti
   }
   // A rotation may have come while Chromium was starting.
   const latest: RenewedIdentity = current ?? launchedWith;
-  if (latest !== launchedWith) browser.renew({ certPem: latest.certPem, keyPem: latest.keyPem }, latest.signer);
+  if (latest !== launchedWith) void browser.renew({ certPem: latest.certPem, keyPem: latest.keyPem }, latest.signer).then(retirePrevious);
 
   const opened = browser;
   const ended: Promise<BrowserChildEnd> = Promise.race([

@@ -71,8 +71,11 @@ export interface ConsoleBrowser {
   readonly socksPort: number;
   /** pid of Chromium's browser process. */
   readonly browserPid: number | null;
-  /** Swap in a renewed certificate and signer: new TLS connections and new requests use them; the page stays. */
-  renew(identity: ClientIdentityPem, signer: RequestSigner): void;
+  /**
+   * Swap in a renewed certificate and signer: new TLS connections and new requests use them; the
+   * page stays. Resolves once the page's requests signed with the old key have their answers.
+   */
+  renew(identity: ClientIdentityPem, signer: RequestSigner): Promise<void>;
   /** Resolves once, when the browser is gone and the profile removed. */
   readonly closed: Promise<CloseReason>;
   /** How Chromium's browser process ended (once it has). */
@@ -135,29 +138,23 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
     if (now !== null) resolve(now);
     else browserProcess!.once("exit", (code, signal) => resolve({ code, signal }));
   });
-  /** An ended browser process: a clean exit (its last window closed, or SIGTERM) or a death. */
-  const byExit = (exit: BrowserExit): CloseReason => (exit.signal === null && exit.code === 0 ? "browser_closed" : "browser_died");
-
-  let reason: CloseReason | null = null;
+  let finishing = false;
   let resolveClosed!: (r: CloseReason) => void;
   const closed = new Promise<CloseReason>((resolve) => (resolveClosed = resolve));
   const finish = async (trigger: "page" | "context" | "shutdown") => {
-    if (reason !== null) return;
-    if (trigger === "shutdown") reason = "shutdown";
-    else if (trigger === "page") {
-      // Chromium closes its pages when its process ends (observed: process exit, then page
-      // close, then context close), so a page close after the process is gone is the browser's end.
-      const exited = exitOf();
-      reason = exited === null ? "page_closed" : byExit(exited);
-    } else {
-      reason = "browser_closed";
-      // Bounded, in case Playwright's pipe closed before the process reported its exit.
-      let timer: Timer | undefined;
-      const exit = await Promise.race([browserExit, new Promise<null>((resolve) => (timer = setTimeout(resolve, 5000, null)))]);
-      clearTimeout(timer);
-      reason = exit === null ? "browser_died" : byExit(exit);
-    }
+    if (finishing) return;
+    finishing = true;
+    // Chromium reports its pages closed when it ends, before or after its process exit is seen:
+    // a page close after the exit is the browser's end. Then closing the context ends Chromium
+    // cleanly (exit 0) if it is still there, and a browser that was killed or crashed has ended
+    // with a signal or a non-zero status: the exit tells a death from a close.
+    const endedFirst = exitOf() !== null;
     await context.close().catch(() => {});
+    let timer: Timer | undefined;
+    const exit = await Promise.race([browserExit, new Promise<null>((resolve) => (timer = setTimeout(resolve, 5000, null)))]);
+    clearTimeout(timer);
+    const died = exit === null || exit.signal !== null || exit.code !== 0;
+    const reason: CloseReason = trigger === "shutdown" ? "shutdown" : died ? "browser_died" : trigger === "page" && !endedFirst ? "page_closed" : "browser_closed";
     removeProfile();
     resolveClosed(reason);
   };
@@ -181,7 +178,7 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
     browserPid: browserProcess?.pid ?? null,
     renew(identity, nextSigner) {
       proxy.renew(identity);
-      signer.replace(nextSigner);
+      return signer.replace(nextSigner);
     },
     closed,
     browserExit,

@@ -52,7 +52,8 @@ export function signingVerdict(request: Pick<Request, "isNavigationRequest" | "f
  */
 export interface SignerSlot {
   acquire(): Promise<{ signer: RequestSigner; release(): void }>;
-  replace(next: RequestSigner): void;
+  /** Resolves once `next` is the signer in use (the old one's requests have their answers). */
+  replace(next: RequestSigner): Promise<void>;
 }
 
 const DRAIN_BOUND_MS = 5000;
@@ -94,6 +95,7 @@ export function signerSlot(initial: RequestSigner): SignerSlot {
         if (switching === mine) switching = null;
       });
       switching = mine;
+      return mine;
     },
   };
 }

@@ -325,11 +325,12 @@ describe.skipIf(chromiumPath === null)("renewal and the end of the browser", () 
     expect(existsSync(profile)).toBe(false);
   });
 
-  test("Chromium ending cleanly (SIGTERM, as when its last window closes) ends the session as browser_closed", async () => {
+  test("Chromium ending cleanly (SIGTERM, as when its last window closes) ends the session, not as a death", async () => {
     const browser = await launch();
     const profile = browser.profileDir;
     process.kill(browser.browserPid!, "SIGTERM");
-    expect(await browser.closed).toBe("browser_closed");
+    // browser_closed, or page_closed when Chromium's page-close message outran its exit: both end the child with 0.
+    expect(["browser_closed", "page_closed"]).toContain(await browser.closed);
     expect(await browser.browserExit).toEqual({ code: 0, signal: null });
     expect(existsSync(profile)).toBe(false);
   });

@@ -19,7 +19,10 @@ export interface RunningIcecore {
   stderr: () => string;
   dir: string;
   auditPath: string;
-  waitFor(event: string, timeoutMs?: number): Promise<LogEvent>;
+  /** The first event of that name (or matching that predicate), seen already or once it is logged. */
+  waitFor(event: string | ((e: LogEvent) => boolean), timeoutMs?: number): Promise<LogEvent>;
+  /** The `nth` (default first) stdout line (the child's included) that contains `text`, once it is printed. */
+  waitForOutput(text: string, timeoutMs?: number, nth?: number): Promise<string>;
   exited: Promise<{ code: number; ms: number }>;
   fixtureReports(): Record<string, unknown>[];
 }
@@ -33,6 +36,8 @@ export interface StartOptions {
   /** Another build of icecore (default dist/icecore), and what starts it (e.g. qemu-user). */
   binary?: string;
   launcher?: string[];
+  /** When the reaper ends it if it is still running: after this test (default), or after the file (a run shared by a describe's tests). */
+  scope?: "test" | "run";
 }
 
 /** `<bun> test/fixtures/handoff-child.ts ...options`. */
@@ -64,23 +69,30 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
-  const proc = track(Bun.spawn(asUser(user, argv), { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const proc = track(Bun.spawn(asUser(user, argv), { cwd: dir, stdin: "ignore", stdout: "pipe", stderr: "pipe" }), options.scope ?? "test");
   const events: LogEvent[] = [];
   const errors: string[] = [];
   const out: string[] = [];
   const err: string[] = [];
-  const waiters: { event: string; resolve: (e: LogEvent) => void }[] = [];
+  const waiters: { matches: (e: LogEvent) => boolean; resolve: (e: LogEvent) => void }[] = [];
+  const outLines: string[] = [];
+  const outWaiters: { text: string; nth: number; resolve: (line: string) => void }[] = [];
+  const outMatching = (text: string) => outLines.filter((line) => line.includes(text));
+  const onOutLine = (line: string) => {
+    outLines.push(line);
+    for (const waiter of outWaiters.filter((w) => line.includes(w.text) && outMatching(w.text).length >= w.nth)) waiter.resolve(line);
+  };
   const onErrLine = (line: string) => {
     if (!line.trim()) return;
     try {
       const parsed = JSON.parse(line) as LogEvent;
       events.push(parsed);
-      for (const waiter of waiters.filter((w) => w.event === parsed.event)) waiter.resolve(parsed);
+      for (const waiter of waiters.filter((w) => w.matches(parsed))) waiter.resolve(parsed);
     } catch {
       errors.push(line);
     }
   };
-  const done = Promise.all([collect(proc.stdout, () => {}, out), collect(proc.stderr, onErrLine, err)]);
+  const done = Promise.all([collect(proc.stdout, onOutLine, out), collect(proc.stderr, onErrLine, err)]);
   const exited = Promise.all([proc.exited, done]).then(([code]) => ({ code, ms: performance.now() - started }));
   return {
     proc,
@@ -92,12 +104,22 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
     stderr: () => err.join(""),
     exited,
     waitFor(event, timeoutMs = 10_000) {
-      const seen = events.find((e) => e.event === event);
+      const matches = typeof event === "string" ? (e: LogEvent) => e.event === event : event;
+      const seen = events.find(matches);
       if (seen) return Promise.resolve(seen);
       return new Promise<LogEvent>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no '${event}' event within ${timeoutMs} ms; stderr:\n${err.join("")}`)), timeoutMs);
-        waiters.push({ event, resolve: (e) => (clearTimeout(timer), resolve(e)) });
+        waiters.push({ matches, resolve: (e) => (clearTimeout(timer), resolve(e)) });
         void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before '${event}'; stderr:\n${err.join("")}`)), 50));
+      });
+    },
+    waitForOutput(text, timeoutMs = 10_000, nth = 1) {
+      const seen = outMatching(text)[nth - 1];
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no output line #${nth} with '${text}' within ${timeoutMs} ms; stdout:\n${out.join("")}\nstderr:\n${err.join("")}`)), timeoutMs);
+        outWaiters.push({ text, nth, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+        void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before printing '${text}'; stdout:\n${out.join("")}\nstderr:\n${err.join("")}`)), 50));
       });
     },
     fixtureReports() {
