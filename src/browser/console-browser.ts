@@ -6,7 +6,7 @@
  * closed, page closed, browser process ended), so the child can end with it.
  */
 import type { BrowserContext, Page } from "playwright-core";
-import { mkdtempSync, rmSync, chmodSync } from "node:fs";
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -83,10 +83,47 @@ export interface ConsoleBrowser {
   close(): Promise<void>;
 }
 
+const PROFILE_PREFIX = "icecore-browser-";
+const PROFILE_NAME = /^icecore-browser-(\d+)-/;
+
+/**
+ * A child killed outright (SIGKILL: its `run` was killed, or it outlived a shutdown's grace)
+ * cannot remove its profile. Each profile is named after its child's pid; a later child removes
+ * those of its user whose child is gone. A pid that is alive (or not ours to signal) keeps its
+ * profile: a reused pid only delays the sweep.
+ */
+export function sweepStaleProfiles(parent: string, uid = process.getuid?.() ?? -1): string[] {
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return removed;
+  }
+  for (const name of entries) {
+    const pid = Number(PROFILE_NAME.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    const path = join(parent, name);
+    try {
+      const stat = lstatSync(path);
+      if (!stat.isDirectory() || stat.uid !== uid) continue;
+      process.kill(pid, 0);
+      continue; // its child is alive
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") continue;
+    }
+    rmSync(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
+}
+
 export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise<ConsoleBrowser> {
   const coreOrigin = new URL(opts.apiUrl).origin;
+  const parent = opts.profileParent ?? tmpdir();
+  sweepStaleProfiles(parent);
   // Fresh and private: mkdtemp creates it 0700; chmod again in case a umask or ACL widened it.
-  const profileDir = mkdtempSync(join(opts.profileParent ?? tmpdir(), "icecore-browser-"));
+  const profileDir = mkdtempSync(join(parent, `${PROFILE_PREFIX}${process.pid}-`));
   chmodSync(profileDir, 0o700);
   const removeProfile = () => rmSync(profileDir, { recursive: true, force: true });
 
@@ -149,6 +186,9 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
     // cleanly (exit 0) if it is still there, and a browser that was killed or crashed has ended
     // with a signal or a non-zero status: the exit tells a death from a close.
     const endedFirst = exitOf() !== null;
+    // Asked to stop (the Core is shutting down and will not wait long): Chromium's own SIGTERM
+    // shutdown takes milliseconds; Playwright's close then only tidies up.
+    if (trigger === "shutdown" && !endedFirst) browserProcess?.kill("SIGTERM");
     await context.close().catch(() => {});
     let timer: Timer | undefined;
     const exit = await Promise.race([browserExit, new Promise<null>((resolve) => (timer = setTimeout(resolve, 5000, null)))]);

@@ -10,7 +10,8 @@
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { constants, X509Certificate, createPrivateKey } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mintAuthority, mintClientIdentity, mintServerIdentity, type ClientIdentity } from "../../src/pki/authority.ts";
 import { createRequestSigner, importClientKey } from "../../src/client/request-signer.ts";
@@ -305,6 +306,28 @@ describe.skipIf(chromiumPath === null)("renewal and the end of the browser", () 
       await browser.close();
     } finally {
       node.kill();
+    }
+  });
+
+  test("a profile left by a killed child is removed by the next one; a live child's is kept", async () => {
+    const parent = mkdtempSync(join(tmpdir(), "icecore-profiles-"));
+    try {
+      const gone = Bun.spawn(["true"]);
+      await gone.exited;
+      const stale = join(parent, `icecore-browser-${gone.pid}-AbCdEf`);
+      const live = join(parent, `icecore-browser-${process.ppid}-GhIjKl`);
+      for (const dir of [stale, live]) {
+        mkdirSync(join(dir, "Default"), { recursive: true, mode: 0o700 });
+        writeFileSync(join(dir, "Default", "Cookies"), "");
+      }
+      const browser = await launch({ profileParent: parent });
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(browser.profileDir.startsWith(join(parent, `icecore-browser-${process.pid}-`))).toBe(true);
+      await browser.close();
+      expect(existsSync(browser.profileDir)).toBe(false);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
     }
   });
 
