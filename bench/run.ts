@@ -24,8 +24,9 @@ import { mtlsThroughput } from "./measure/mtls-throughput.ts";
 import { idleRss } from "./measure/idle-rss.ts";
 import { binarySize } from "./measure/binary-size.ts";
 import { signedPost } from "./measure/signed-post.ts";
+import { browserStart } from "./measure/browser-start.ts";
 
-const MEASUREMENTS: Measurement[] = [handoffLatency, coldStart, mtlsThroughput, signedPost, idleRss, binarySize];
+const MEASUREMENTS: Measurement[] = [handoffLatency, coldStart, mtlsThroughput, signedPost, idleRss, binarySize, browserStart];
 
 /** The whole bench stops by itself after this, whatever hangs. */
 const BENCH_DEADLINE_MS = 6 * 60_000;

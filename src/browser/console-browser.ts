@@ -5,14 +5,16 @@
  * private profile that is removed on exit. Resolves `closed` when the browser is gone (window
  * closed, page closed, browser process ended), so the child can end with it.
  */
-import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { mkdtempSync, rmSync, chmodSync } from "node:fs";
+import type { BrowserContext, Page } from "playwright-core";
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { RequestSigner } from "../client/request-signer.ts";
 import { attachCoreIdentity, type ClientIdentityPem, type CoreProxyHandle } from "./playwright-proxy.ts";
 import { guardProxyListener, type GuardDecision } from "./proxy-guard.ts";
-import { signPageRequests, type PageSigningOptions } from "./page-signing.ts";
+import { signPageRequests, signerSlot, type PageSigningOptions } from "./page-signing.ts";
+import { loadPlaywright } from "./playwright-loader.ts";
 
 /**
  * Flags known to work on this project's machines (docs/browser-notes.md): no background traffic to
@@ -27,7 +29,17 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ] as const;
 
-export type CloseReason = "page_closed" | "browser_closed" | "shutdown";
+/**
+ * Why the session ended: the console page was closed (its tab, or the window in headless mode),
+ * the browser ended on its own (its last window closed: exit 0), the browser died (killed,
+ * crashed: a signal or a non-zero exit), or `close()` was called.
+ */
+export type CloseReason = "page_closed" | "browser_closed" | "browser_died" | "shutdown";
+
+export interface BrowserExit {
+  code: number | null;
+  signal: string | null;
+}
 
 export interface ConsoleBrowserOptions {
   chromiumPath: string;
@@ -36,8 +48,12 @@ export interface ConsoleBrowserOptions {
   identity: ClientIdentityPem;
   signer: RequestSigner;
   headless?: boolean;
-  /** Chromium refuses to run as root without it (its sandbox needs an unprivileged user). */
-  noSandbox?: boolean;
+  /**
+   * Chromium's own sandbox (namespaces + seccomp) for its renderers. On by default; Chromium
+   * refuses to start as root with it, so a root child turns it off (`--no-sandbox`). Playwright's
+   * own default is OFF: it is set explicitly here.
+   */
+  sandbox?: boolean;
   /** The page to open (default: the console, `/`). */
   path?: string;
   /** Tests only: other origins that may load in this browser. */
@@ -55,26 +71,70 @@ export interface ConsoleBrowser {
   readonly socksPort: number;
   /** pid of Chromium's browser process. */
   readonly browserPid: number | null;
-  /** Swap in a renewed certificate and signer: new TLS connections and new requests use them; the page stays. */
-  renew(identity: ClientIdentityPem, signer: RequestSigner): void;
+  /**
+   * Swap in a renewed certificate and signer: new TLS connections and new requests use them; the
+   * page stays. Resolves once the page's requests signed with the old key have their answers.
+   */
+  renew(identity: ClientIdentityPem, signer: RequestSigner): Promise<void>;
   /** Resolves once, when the browser is gone and the profile removed. */
   readonly closed: Promise<CloseReason>;
+  /** How Chromium's browser process ended (once it has). */
+  readonly browserExit: Promise<BrowserExit>;
   close(): Promise<void>;
+}
+
+const PROFILE_PREFIX = "icecore-browser-";
+const PROFILE_NAME = /^icecore-browser-(\d+)-/;
+
+/**
+ * A child killed outright (SIGKILL: its `run` was killed, or it outlived a shutdown's grace)
+ * cannot remove its profile. Each profile is named after its child's pid; a later child removes
+ * those of its user whose child is gone. A pid that is alive (or not ours to signal) keeps its
+ * profile: a reused pid only delays the sweep.
+ */
+export function sweepStaleProfiles(parent: string, uid = process.getuid?.() ?? -1): string[] {
+  const removed: string[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync(parent);
+  } catch {
+    return removed;
+  }
+  for (const name of entries) {
+    const pid = Number(PROFILE_NAME.exec(name)?.[1] ?? NaN);
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    const path = join(parent, name);
+    try {
+      const stat = lstatSync(path);
+      if (!stat.isDirectory() || stat.uid !== uid) continue;
+      process.kill(pid, 0);
+      continue; // its child is alive
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH") continue;
+    }
+    rmSync(path, { recursive: true, force: true });
+    removed.push(path);
+  }
+  return removed;
 }
 
 export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise<ConsoleBrowser> {
   const coreOrigin = new URL(opts.apiUrl).origin;
+  const parent = opts.profileParent ?? tmpdir();
+  sweepStaleProfiles(parent);
   // Fresh and private: mkdtemp creates it 0700; chmod again in case a umask or ACL widened it.
-  const profileDir = mkdtempSync(join(opts.profileParent ?? tmpdir(), "icecore-browser-"));
+  const profileDir = mkdtempSync(join(parent, `${PROFILE_PREFIX}${process.pid}-`));
   chmodSync(profileDir, 0o700);
   const removeProfile = () => rmSync(profileDir, { recursive: true, force: true });
 
   let context: BrowserContext;
   try {
+    const { chromium } = await loadPlaywright();
     context = await chromium.launchPersistentContext(profileDir, {
       executablePath: opts.chromiumPath,
       headless: opts.headless ?? false,
-      args: [...CHROMIUM_ARGS, ...(opts.noSandbox ? ["--no-sandbox"] : [])],
+      chromiumSandbox: opts.sandbox ?? true,
+      args: [...CHROMIUM_ARGS],
       // In memory: Buffers handed to the in-process proxy, never a path.
       clientCertificates: [{ origin: coreOrigin, cert: Buffer.from(opts.identity.certPem as Uint8Array), key: Buffer.from(opts.identity.keyPem as Uint8Array) }],
       serviceWorkers: "block",
@@ -89,14 +149,14 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
   }
 
   let proxy: CoreProxyHandle;
-  let signer = opts.signer;
+  const signer = signerSlot(opts.signer);
   let page: Page;
   try {
     proxy = attachCoreIdentity(context, coreOrigin, opts.caPem, opts.identity);
     guardProxyListener(proxy.socksServer, proxy.socksPort, { ...(opts.onProxyRefused ? { onRefused: opts.onProxyRefused } : {}) });
     await signPageRequests(context, {
       coreOrigin,
-      signer: () => signer,
+      signer,
       ...(opts.allowOrigins ? { allowOrigins: opts.allowOrigins } : {}),
       ...(opts.onDecision ? { onDecision: opts.onDecision } : {}),
     });
@@ -107,39 +167,69 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
     throw error;
   }
 
-  const browserProcess = (context as unknown as { _connection: { toImpl(x: unknown): { _browser?: { options?: { browserProcess?: { process?: { pid?: number } } } } } } })._connection
-    .toImpl(context)._browser?.options?.browserProcess?.process?.pid ?? null;
-
-  let reason: CloseReason | null = null;
+  const browserProcess = browserProcessOf(context);
+  const exitOf = (): BrowserExit | null =>
+    browserProcess === null ? { code: null, signal: null } : browserProcess.exitCode !== null || browserProcess.signalCode !== null ? { code: browserProcess.exitCode, signal: browserProcess.signalCode } : null;
+  const browserExit = new Promise<BrowserExit>((resolve) => {
+    const now = exitOf();
+    if (now !== null) resolve(now);
+    else browserProcess!.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  let finishing = false;
   let resolveClosed!: (r: CloseReason) => void;
   const closed = new Promise<CloseReason>((resolve) => (resolveClosed = resolve));
-  const finish = async (why: CloseReason) => {
-    if (reason !== null) return;
-    reason = why;
+  const finish = async (trigger: "page" | "context" | "shutdown") => {
+    if (finishing) return;
+    finishing = true;
+    // Chromium reports its pages closed when it ends, before or after its process exit is seen:
+    // a page close after the exit is the browser's end. Then closing the context ends Chromium
+    // cleanly (exit 0) if it is still there, and a browser that was killed or crashed has ended
+    // with a signal or a non-zero status: the exit tells a death from a close.
+    const endedFirst = exitOf() !== null;
+    // Asked to stop (the Core is shutting down and will not wait long): Chromium's own SIGTERM
+    // shutdown takes milliseconds; Playwright's close then only tidies up.
+    if (trigger === "shutdown" && !endedFirst) browserProcess?.kill("SIGTERM");
     await context.close().catch(() => {});
+    let timer: Timer | undefined;
+    const exit = await Promise.race([browserExit, new Promise<null>((resolve) => (timer = setTimeout(resolve, 5000, null)))]);
+    clearTimeout(timer);
+    const died = exit === null || exit.signal !== null || exit.code !== 0;
+    const reason: CloseReason = trigger === "shutdown" ? "shutdown" : died ? "browser_died" : trigger === "page" && !endedFirst ? "page_closed" : "browser_closed";
     removeProfile();
-    resolveClosed(why);
+    resolveClosed(reason);
   };
   // The console page closed (its window or tab) ends the session, as does the browser going away
   // (last window closed, process killed or crashed): both fire here, whichever comes first.
-  page.once("close", () => void finish("page_closed"));
-  context.once("close", () => void finish("browser_closed"));
+  page.once("close", () => void finish("page"));
+  context.once("close", () => void finish("context"));
 
-  await page.goto(coreOrigin + (opts.path ?? "/"));
+  try {
+    await page.goto(coreOrigin + (opts.path ?? "/"));
+  } catch (error) {
+    await finish("shutdown");
+    throw error;
+  }
 
   return {
     context,
     page,
     profileDir,
     socksPort: proxy.socksPort,
-    browserPid: browserProcess,
+    browserPid: browserProcess?.pid ?? null,
     renew(identity, nextSigner) {
       proxy.renew(identity);
-      signer = nextSigner;
+      return signer.replace(nextSigner);
     },
     closed,
+    browserExit,
     close: async () => {
       await finish("shutdown");
     },
   };
+}
+
+/** Chromium's browser process, from Playwright's server side (the in-process connection). */
+function browserProcessOf(context: BrowserContext): ChildProcess | null {
+  const impl = (context as unknown as { _connection: { toImpl(x: unknown): { _browser?: { options?: { browserProcess?: { process?: ChildProcess } } } } } })._connection.toImpl(context);
+  return impl._browser?.options?.browserProcess?.process ?? null;
 }

@@ -43,10 +43,67 @@ export function signingVerdict(request: Pick<Request, "isNavigationRequest" | "f
   return { sign: true };
 }
 
+/**
+ * The signer the page's requests use, swappable on renewal (SPEC §3). The Core retires the old
+ * key as soon as the new one signs, so — as the SDK does (src/client/core-client.ts) — the new
+ * signer is first used only once every request signed with the old one has its response headers
+ * (it has been verified), or after DRAIN_BOUND_MS (a request that long in flight has long been
+ * verified: the signature is checked before anything else runs).
+ */
+export interface SignerSlot {
+  acquire(): Promise<{ signer: RequestSigner; release(): void }>;
+  /** Resolves once `next` is the signer in use (the old one's requests have their answers). */
+  replace(next: RequestSigner): Promise<void>;
+}
+
+const DRAIN_BOUND_MS = 5000;
+
+export function signerSlot(initial: RequestSigner): SignerSlot {
+  type Entry = { signer: RequestSigner; inFlight: number; drained: (() => void) | null };
+  const entry = (signer: RequestSigner): Entry => ({ signer, inFlight: 0, drained: null });
+  let active = entry(initial);
+  let switching: Promise<void> | null = null;
+  return {
+    async acquire() {
+      while (switching) await switching;
+      const used = active;
+      used.inFlight++;
+      let released = false;
+      return {
+        signer: used.signer,
+        release: () => {
+          if (released) return;
+          released = true;
+          if (--used.inFlight === 0) used.drained?.();
+        },
+      };
+    },
+    replace(next) {
+      const old = active;
+      const after = (switching ?? Promise.resolve()).then(async () => {
+        if (old.inFlight > 0) {
+          let timer: Timer | undefined;
+          await new Promise<void>((resolve) => {
+            old.drained = resolve;
+            timer = setTimeout(resolve, DRAIN_BOUND_MS);
+          });
+          clearTimeout(timer);
+        }
+        active = entry(next);
+      });
+      const mine = after.then(() => {
+        if (switching === mine) switching = null;
+      });
+      switching = mine;
+      return mine;
+    },
+  };
+}
+
 export interface PageSigningOptions {
   coreOrigin: string;
-  /** The current signer (it changes when the certificate is renewed). */
-  signer: () => RequestSigner;
+  /** The signer of the moment (it changes when the certificate is renewed). */
+  signer: SignerSlot;
   /** Origins other than the Core's that may load (tests only: a foreign page for the 403 test). */
   allowOrigins?: readonly string[];
   onDecision?: (event: { method: string; url: string; verdict: SigningVerdict | { sign: false; reason: "blocked origin" } }) => void;
@@ -68,9 +125,17 @@ export async function signPageRequests(context: BrowserContext, opts: PageSignin
     if (!verdict.sign) return route.continue();
     // postDataBuffer() is the exact body Chromium will send: the RFC 9530 digest covers those bytes.
     const body = request.postDataBuffer();
-    const signature = await opts.signer().sign({ method: request.method(), url, ...(body && body.length > 0 ? { body: new Uint8Array(body) } : {}) });
-    const headers: Record<string, string> = { ...request.headers() };
-    for (const [name, value] of Object.entries(signature)) if (value !== undefined) headers[name.toLowerCase()] = value;
-    return route.continue({ headers });
+    const lease = await opts.signer.acquire();
+    try {
+      const signature = await lease.signer.sign({ method: request.method(), url, ...(body && body.length > 0 ? { body: new Uint8Array(body) } : {}) });
+      const headers: Record<string, string> = { ...request.headers() };
+      for (const [name, value] of Object.entries(signature)) if (value !== undefined) headers[name.toLowerCase()] = value;
+      await route.continue({ headers });
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+    // Response headers (or a failure) mean the Core has checked the signature.
+    void request.response().then(lease.release, lease.release);
   });
 }

@@ -4,6 +4,12 @@
  * Core announces `rotate`, proves the API works over mTLS, runs each `--exec` command as a signed
  * POST (encrypted with `--encrypt`), follows a long command's job to its end, and with `--for`
  * keeps doing so for that long. It prints a transcript; `--json` adds a summary line.
+ *
+ * With `--browser` (SPEC §9) it is the browser child instead: it opens the Core's console in the
+ * system Chromium (src/browser/browser-child.ts) and lives as long as that browser does.
+ * Exit status: 0 when the console is closed (its page or window, Chromium ending cleanly, or
+ * SIGTERM/SIGINT); 69 when Chromium is missing or cannot start, dies (killed, crashed), the
+ * console does not load, or a renewal fails.
  */
 import * as v from "valibot";
 import { parseFlags } from "./flags.ts";
@@ -13,6 +19,7 @@ import { HandoffFailed, receiveBundle } from "../client/receive-bundle.ts";
 import { createCoreClient, type CoreClient } from "../client/core-client.ts";
 import { readEvents } from "../client/sse.ts";
 import { COMMAND_NAME_RE } from "../commands/policy-schema.ts";
+import type { Bundle } from "../handoff/bundle.ts";
 
 export const CONNECT_FLAGS = {
   "pipe-name": { type: "string" },
@@ -22,6 +29,9 @@ export const CONNECT_FLAGS = {
   encrypt: { type: "boolean" },
   for: { type: "string" },
   json: { type: "boolean" },
+  browser: { type: "boolean" },
+  headless: { type: "boolean" },
+  chromium: { type: "string" },
 } as const;
 
 
@@ -33,7 +43,15 @@ const ConnectFlagsSchema = v.object({
   encrypt: v.optional(v.boolean(), false),
   for: v.optional(durationSchema(0, 7 * 86_400_000, "--for")),
   json: v.optional(v.boolean(), false),
+  browser: v.optional(v.boolean(), false),
+  headless: v.optional(v.boolean(), false),
+  chromium: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
+
+type ConnectFlags = v.InferOutput<typeof ConnectFlagsSchema>;
+
+/** How long the console may take to show the Core's status before the child gives up (busy machines are slow). */
+const CONSOLE_READY_TIMEOUT_MS = 60_000;
 
 interface Step {
   name: string;
@@ -123,9 +141,23 @@ async function followJob(client: CoreClient, jobId: string, tally: Tally): Promi
   throw new CliError(EXIT.UNAVAILABLE, `connect: job ${jobId}'s event stream ended without an exit event`);
 }
 
+/** `--browser` goes with the browser's own flags only; they mean nothing without it. */
+function checkBrowserFlags(values: ConnectFlags, steps: Step[]): void {
+  if (values.browser) {
+    const clash = steps.length > 0 ? "--exec" : values.for !== undefined ? "--for" : values.encrypt ? "--encrypt" : null;
+    if (clash) throw new CliError(EXIT.USAGE, `connect: ${clash} cannot be combined with --browser (the console runs commands from the page)`);
+  } else {
+    const stray = values.headless ? "--headless" : values.chromium !== undefined ? "--chromium" : null;
+    if (stray) throw new CliError(EXIT.USAGE, `connect: ${stray} needs --browser`);
+  }
+}
+
 export async function connectCommand(argv: string[]): Promise<number> {
   const { values, order } = parseFlags("connect", argv, CONNECT_FLAGS, ConnectFlagsSchema);
   const steps = stepsOf(order);
+  checkBrowserFlags(values, steps);
+  // Before the bundle: a child that cannot show the console should not take a key.
+  const chromium = values.browser ? await findBrowser(values.chromium) : null;
   const started = performance.now();
   let bundle;
   try {
@@ -139,6 +171,7 @@ export async function connectCommand(argv: string[]): Promise<number> {
   say(`  client_id ${bundle.client_id}, certificate valid until ${bundle.not_after}`);
   say(`  api ${bundle.api_url} (server verified against the bundle's CA only)`);
   const client = await createCoreClient(bundle);
+  if (chromium !== null) return browserChild(client, bundle, { chromiumPath: chromium, headless: values.headless, json: values.json });
   const tally: Tally = { requests: 0, failed: 0, renewals: 0, clientIds: [bundle.client_id] };
   let renewalError: Error | null = null;
   const renewal = client.startRenewal({
@@ -172,4 +205,89 @@ export async function connectCommand(argv: string[]): Promise<number> {
   say("icecore connect: done");
   if (values.json) process.stdout.write(JSON.stringify({ summary: { ...tally, status } }) + "\n");
   return status;
+}
+
+async function findBrowser(flag: string | undefined): Promise<string> {
+  const { findChromium, ChromiumNotFound } = await import("../browser/find-chromium.ts");
+  try {
+    return findChromium(flag);
+  } catch (error) {
+    if (error instanceof ChromiumNotFound) throw new CliError(error.status, `connect: ${error.message}`);
+    throw error;
+  }
+}
+
+/** A window needs a display: on Linux without X11 or Wayland, Chromium runs headless (and says so). */
+function hasDisplay(): boolean {
+  return process.platform !== "linux" || Boolean(process.env.DISPLAY || process.env.WAYLAND_DISPLAY);
+}
+
+const CLOSED: Record<string, string> = {
+  page_closed: "the console page was closed",
+  browser_closed: "Chromium was closed",
+  shutdown: "asked to stop",
+};
+
+/** SPEC §9: the browser child. Lives as long as its Chromium; see the header for its exit statuses. */
+async function browserChild(client: CoreClient, bundle: Bundle, opts: { chromiumPath: string; headless: boolean; json: boolean }): Promise<number> {
+  const { startBrowserChild, RenewalFailed } = await import("../browser/browser-child.ts");
+  let headless = opts.headless;
+  if (!headless && !hasDisplay()) {
+    headless = true;
+    say("  no display ($DISPLAY and $WAYLAND_DISPLAY are unset): Chromium runs headless");
+  }
+  // Chromium's sandbox needs an unprivileged user; as root (npm start on a fresh machine) it cannot start with it.
+  const sandbox = process.getuid?.() !== 0;
+  const renewals: string[] = [];
+  let child: Awaited<ReturnType<typeof startBrowserChild>>;
+  try {
+    child = await startBrowserChild(client, bundle, {
+      chromiumPath: opts.chromiumPath,
+      headless,
+      sandbox,
+      onRenewed: (identity) => {
+        renewals.push(identity.clientId);
+        say(`  renewed: client_id ${identity.clientId} (a key generated here; the previous one is retired)`);
+      },
+    });
+  } catch (error) {
+    if (error instanceof RenewalFailed) throw new CliError(EXIT.UNAVAILABLE, `connect: ${error.message}`);
+    throw new CliError(EXIT.UNAVAILABLE, `connect: Chromium (${opts.chromiumPath}) could not open the console: ${firstLine(error)}`);
+  }
+  const stop = () => void child.stop();
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  const { browser } = child;
+  say(`  chromium ${opts.chromiumPath} (pid ${browser.browserPid}, ${headless ? "headless" : "window"}, sandbox ${sandbox ? "on" : "off: running as root"})`);
+  say(`  profile ${browser.profileDir} (new, private, removed on exit)`);
+  const ready = await Promise.race([child.ready(CONSOLE_READY_TIMEOUT_MS).catch((error: unknown) => error as Error), child.ended]);
+  if (ready instanceof Error) {
+    await child.stop();
+    throw new CliError(EXIT.UNAVAILABLE, `connect: the console at ${bundle.api_url}/ did not show the Core's status: ${firstLine(ready)}`);
+  }
+  if ("version" in ready) {
+    const since = (at: number | null) => (at === null ? "?" : `${Math.round(at - performance.timeOrigin)} ms`);
+    say(`  console ready: icecore ${ready.version} at ${bundle.api_url}/ (first paint ${since(ready.firstPaintAt)}, status shown ${since(ready.statusShownAt)} after this process started)`);
+    if (opts.json) {
+      const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+      const fields = { version: ready.version, first_paint_at: iso(ready.firstPaintAt), status_shown_at: iso(ready.statusShownAt), started_at: new Date(performance.timeOrigin).toISOString() };
+      process.stdout.write(JSON.stringify({ console: { ...fields, browser_pid: browser.browserPid, profile_dir: browser.profileDir } }) + "\n");
+    }
+  }
+  const end = await child.ended;
+  process.off("SIGTERM", stop);
+  process.off("SIGINT", stop);
+  const status: number = end.reason === "browser_died" || end.reason === "renewal_failed" ? EXIT.UNAVAILABLE : EXIT.OK;
+  if (opts.json) process.stdout.write(JSON.stringify({ summary: { end: end.reason, renewals: renewals.length, clientIds: [bundle.client_id, ...renewals], status } }) + "\n");
+  if (end.reason === "renewal_failed") throw new CliError(status, `connect: ${new RenewalFailed(end.error).message}; the console was closed`);
+  if (end.reason === "browser_died") {
+    const exit = await browser.browserExit;
+    throw new CliError(status, `connect: Chromium ended unexpectedly (${exit.signal ? `signal ${exit.signal}` : `exit ${exit.code}`}); the console was closed`);
+  }
+  say(`icecore connect: ${CLOSED[end.reason]}; done`);
+  return status;
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0]!.trim();
 }

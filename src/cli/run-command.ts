@@ -26,6 +26,9 @@ export const RUN_FLAGS = {
   instances: { type: "string" },
   "allow-root": { type: "boolean" },
   debug: { type: "boolean" },
+  browser: { type: "boolean" },
+  headless: { type: "boolean" },
+  chromium: { type: "string" },
 } as const;
 
 const SECOND = 1000;
@@ -58,6 +61,10 @@ export const RunFlagsSchema = v.object({
   ),
   "allow-root": v.optional(v.boolean(), false),
   debug: v.optional(v.boolean(), false),
+  // SPEC §9: the default child becomes `icecore connect --browser [--headless] [--chromium <path>]`.
+  browser: v.optional(v.boolean(), false),
+  headless: v.optional(v.boolean(), false),
+  chromium: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 
 export type RunFlags = v.InferOutput<typeof RunFlagsSchema>;
@@ -67,7 +74,19 @@ export function parseRunFlags(argv: string[], command = "run"): { flags: RunFlag
   const { own, child } = splitChildCommand(argv);
   const { values } = parseFlags(command, own, RUN_FLAGS, RunFlagsSchema);
   if (child !== null && child.length === 0) throw new CliError(EXIT.USAGE, `${command}: '--' must be followed by the child's command`);
+  if (values.browser && child !== null) {
+    throw new CliError(EXIT.USAGE, `${command}: --browser chooses the child (icecore connect --browser); give either --browser or a command after '--'`);
+  }
+  if (!values.browser && (values.headless || values.chromium !== undefined)) {
+    throw new CliError(EXIT.USAGE, `${command}: ${values.headless ? "--headless" : "--chromium"} needs --browser`);
+  }
   return { flags: values, child };
+}
+
+/** SPEC §2/§9: the child `run` starts when none is given after `--`. */
+function defaultChild(flags: RunFlags): string[] {
+  if (!flags.browser) return selfCommand("connect");
+  return selfCommand("connect", "--browser", ...(flags.headless ? ["--headless"] : []), ...(flags.chromium !== undefined ? ["--chromium", flags.chromium] : []));
 }
 
 /** SPEC §2: a child that cannot be found is bad configuration (78), found before any key exists. */
@@ -98,6 +117,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (!existsSync(tool)) throw new CliError(EXIT.CONFIG, `run: --elevate-with ${flags["elevate-with"]}: ${tool} is not installed`);
   }
   if (child) checkChildCommand("run", child);
+  if (flags.browser) {
+    // A missing Chromium is found now, before any key exists, with the line that says how to install it.
+    const { findChromium, ChromiumNotFound } = await import("../browser/find-chromium.ts");
+    try {
+      findChromium(flags.chromium);
+    } catch (error) {
+      if (error instanceof ChromiumNotFound) throw new CliError(error.status, `run: ${error.message}`);
+      throw error;
+    }
+  }
   // SPEC §7: before any key exists, make this process undumpable and keep files private.
   process.umask(0o077);
   try {
@@ -122,12 +151,14 @@ export async function runCommand(argv: string[]): Promise<number> {
       certTtlMs: flags["cert-ttl"],
       onChildExit: flags["on-child-exit"],
       instances: flags.instances,
-      child: child ?? selfCommand("connect"),
+      child: child ?? defaultChild(flags),
       platform,
       catalogue,
       elevateWith: flags["elevate-with"],
       logger,
       audit,
+      // SPEC §9 the console at GET /: imported when the API is first served, off the start-up path.
+      consoleAssets: () => import("../console/assets.ts").then((assets) => assets.CONSOLE_ASSETS),
       interrupted: signalled(),
     });
     if (outcome.kind === "signal") return EXIT.OK;

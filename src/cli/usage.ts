@@ -15,6 +15,8 @@ const RUN_OPTIONS = `  --port <n>                 API port on 127.0.0.1 (default
   --log-format <fmt>         text|json (default text)
   --audit-log <path>         audit trail (default $XDG_STATE_HOME/icecore/audit.jsonl)
   --allow-root               run even as uid 0 (not recommended)
+  --browser                  the child is the console in Chromium (icecore connect --browser)
+  --headless, --chromium <path>   passed to connect --browser
   --debug                    print stack traces of internal errors
 durations: 500ms, 5s, 10m, 24h, 7d (a bare number is seconds)`;
 
@@ -29,12 +31,15 @@ options:
 ${RUN_OPTIONS}
 
 exit status: the child's own (with several instances, the last non-zero), 0 after SIGTERM or
-SIGINT, 64 usage, 69 handoff failed, 70 internal error, 77 refused to run as root,
-78 bad configuration or policy`,
+SIGINT, 64 usage, 69 handoff failed or Chromium missing (--browser), 70 internal error,
+77 refused to run as root, 78 bad configuration or policy`,
   connect: `usage: icecore connect --pipe-name <name> [options]
+       icecore connect --pipe-name <name> --browser [--headless] [--chromium <path>] [--json]
 
 The reference child: takes its bundle from the endpoint icecore named, renews its certificate
-(a key generated here), checks /v1/health and /v1/info, then runs each --exec command.
+(a key generated here), checks /v1/health and /v1/info, then runs each --exec command. With
+--browser it opens the Core's console in Chromium instead, the certificate held in memory by
+this process, and ends when the console is closed.
 
 options:
   --pipe-name <name>         the endpoint (icecore run adds it)
@@ -44,8 +49,13 @@ options:
   --encrypt                  send bodies encrypted to the server's key (JWE)
   --for <dur>                keep running the --exec list (or health checks) this long
   --json                     print a JSON summary line at the end
+  --browser                  open the console in Chromium (Debian's chromium, on PATH)
+  --headless                 without a window
+  --chromium <path>          this Chromium executable
 
-${EXIT_STATUSES}; otherwise the first non-zero exit code of a command`,
+${EXIT_STATUSES}; otherwise the first non-zero exit code of a command.
+With --browser: 0 when the console is closed; 69 when Chromium is missing, cannot start or
+dies, the console does not load, or a renewal fails`,
   commands: `usage: icecore commands [--policy <file>]
 
 Prints the allowed commands and their argument schemas (JSON Schema) as JSON.
@@ -74,6 +84,7 @@ ${EXIT_STATUSES}`,
 export const USAGE = `usage:
   icecore run [options] [-- <child> [child args...]]
   icecore connect --pipe-name <name> [--exec <command> [--args <json>]]... [--encrypt] [--for <dur>]
+  icecore connect --pipe-name <name> --browser [--headless] [--chromium <path>]
   icecore commands [--policy <file>]
   icecore policy check <file>
   icecore service install|uninstall|status [run options] [-- <child>...]

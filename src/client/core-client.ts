@@ -33,6 +33,19 @@ interface Credentials {
 
 export type CoreApi = ReturnType<typeof hc<AppType>>;
 
+/**
+ * A renewed certificate as its holder needs it elsewhere in this process (the browser child hands
+ * it to its TLS proxy and its page signer): the key was generated here and never leaves memory.
+ */
+export interface RenewedIdentity {
+  clientId: string;
+  childId: string | null;
+  notAfter: string;
+  certPem: string;
+  keyPem: string;
+  signer: RequestSigner;
+}
+
 export interface CoreClient {
   readonly apiUrl: string;
   /** The current certificate's client_id (changes on renewal). */
@@ -48,7 +61,7 @@ export interface CoreClient {
   /** SPEC §3: a new certificate for a key generated here; the old one is retired by the first use of the new. */
   renew(): Promise<void>;
   /** Renew now, then on every `rotate` announced on /v1/events, until stopped. */
-  startRenewal(options?: { onError?: (error: Error) => void; onRenewed?: (clientId: string) => void }): { stop(): void; done: Promise<void> };
+  startRenewal(options?: { onError?: (error: Error) => void; onRenewed?: (clientId: string, identity: RenewedIdentity) => void }): { stop(): void; done: Promise<void> };
   /** The child's events (rotate, revoked, shutdown), until the stream ends or `signal` aborts. */
   events(signal?: AbortSignal): AsyncGenerator<EventSourceMessage>;
 }
@@ -175,12 +188,16 @@ export async function createCoreClient(bundle: Bundle): Promise<CoreClient> {
       const abort = new AbortController();
       const done = (async () => {
         try {
+          const renewed = () => {
+            const { clientId, childId, notAfter, tls, signer } = current;
+            options.onRenewed?.(clientId, { clientId, childId, notAfter, certPem: tls.cert, keyPem: tls.key, signer });
+          };
           await renew();
-          options.onRenewed?.(current.clientId);
+          renewed();
           for await (const event of events(abort.signal)) {
             if (event.event === "rotate") {
               await renew();
-              options.onRenewed?.(current.clientId);
+              renewed();
             }
             if (event.event === "shutdown") break;
           }

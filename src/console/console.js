@@ -11,8 +11,11 @@ import { formatDuration, formatRelative, formatTimestamp, formatUptime } from ".
 
 /**
  * @typedef {{ name: string, description: string, elevated: boolean, long: boolean, available: boolean, unavailable_reason?: string, args: unknown }} CommandInfo
- * @typedef {{ client_id?: string, child_id?: string, not_after?: string, renew_at?: string | null } | null} ClientLease
- * @typedef {{ name: string, version: string, platform: string, runtime: string, uptime_ms: number, api_url: string, client: ClientLease, rotation?: { next_at?: string | null } | null }} Info
+ * @typedef {{ client_id: string, child_id: string, not_after: string, renew_at: string } | null} ClientLease
+ *   the calling certificate: the Core fills it in for a signed request, and the browser child signs every request
+ * @typedef {{ cert_ttl_ms: number, rotate_at_fraction: number, grace_ms: number }} Rotation
+ * @typedef {{ name: string, version: string, platform: string, runtime: string, uptime_ms: number, api_url: string, client: ClientLease, rotation: Rotation }} Info
+ * @typedef {{ job_id: string, command: string, state: string, exit_code: number | null, signal: string | null, truncated: boolean, started_at: string, ended_at: string | null, duration_ms: number | null }} JobInfo
  */
 
 const state = {
@@ -35,6 +38,22 @@ async function loadInfo() {
   state.info = result.body;
   state.infoAt = performance.now();
   renderStatus();
+  markStatusShown();
+}
+
+/**
+ * Once: `<html data-status="ready">` and a performance mark on the frame after the status was
+ * first drawn (the browser child waits for it and reports when the console was usable).
+ */
+function markStatusShown() {
+  const root = document.documentElement;
+  if (root.dataset.status === "ready") return;
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      performance.mark("icecore-status-shown");
+      root.dataset.status = "ready";
+    }),
+  );
 }
 
 function renderStatus() {
@@ -45,14 +64,16 @@ function renderStatus() {
   byId("uptime").textContent = formatUptime(info.uptime_ms + (performance.now() - state.infoAt));
   byId("platform").textContent = `${info.platform} · ${info.runtime}`;
   const lease = info.client;
-  const notAfter = lease?.not_after;
-  const renewAt = lease?.renew_at ?? info.rotation?.next_at ?? null;
-  setTimed("cert-expiry", notAfter, now);
-  setTimed("cert-renewal", renewAt, now);
+  setTimed("cert-expiry", lease?.not_after, now);
+  setTimed("cert-renewal", lease?.renew_at, now);
+  const rotation = info.rotation;
+  if (rotation) {
+    byId("cert-renewal").title += ` (at ${Math.round(rotation.rotate_at_fraction * 100)}% of a ${formatDuration(rotation.cert_ttl_ms)} lifetime)`;
+  }
   const clientId = lease?.client_id;
   const clientCell = byId("client-id");
   clientCell.textContent = clientId ? `${clientId.slice(0, 12)}…` : "—";
-  clientCell.title = clientId ?? "";
+  clientCell.title = clientId ? `client_id ${clientId}\nchild_id ${lease?.child_id}` : "unsigned request: no certificate to show";
 }
 
 /**
@@ -86,8 +107,13 @@ function followCoreEvents() {
   follow(
     "/v1/events",
     {
+      // The browser child renews on `rotate`; the old certificate is then retired ("superseded")
+      // at the new one's first signature. Either way the status is read again.
       rotate: () => void loadInfo(),
-      revoked: (data) => showBanner(`This console's certificate was revoked${data?.reason ? ` (${data.reason})` : ""}. Restart the console.`),
+      revoked: (data) => {
+        if (data?.reason === "superseded") void loadInfo();
+        else showBanner(`This console's certificate was revoked${data?.reason ? ` (${data.reason})` : ""}. Restart the console.`);
+      },
       shutdown: (data) => showBanner(`The Core is shutting down${data?.reason ? ` (${data.reason})` : ""}.`),
     },
     (s) => {
@@ -306,7 +332,7 @@ function startJob(jobId, commandName) {
     if (atBottom) pre.scrollTop = pre.scrollHeight;
   };
 
-  /** @param {{ state: string, exit_code: number | null, signal?: string | null, truncated?: boolean, duration_ms?: number | null }} end */
+  /** @param {{ state: string, exit_code: number | null, signal?: string | null, truncated?: boolean }} end */
   const finish = (end) => {
     if (finished) return;
     finished = true;
@@ -315,9 +341,19 @@ function startJob(jobId, commandName) {
     cancel.remove();
     stateBadge.textContent = end.state + (end.exit_code !== null && end.exit_code !== undefined ? ` · exit ${end.exit_code}` : end.signal ? ` · ${end.signal}` : "");
     stateBadge.className = `badge job-state ${end.state === "succeeded" ? "ok" : end.state === "cancelled" ? "warn" : "bad"}`;
-    if (typeof end.duration_ms === "number") timing.textContent = formatDuration(end.duration_ms);
     if (end.truncated) notes.append(h("span", { class: "badge warn" }, "truncated"));
+    void showJobTimes();
     void loadAudit();
+  };
+
+  /** The Core's own timings (started_at, ended_at, duration_ms) replace the local clock. */
+  const showJobTimes = async () => {
+    const info = await getJson(`/v1/jobs/${encodeURIComponent(jobId)}`);
+    if (!info.ok) return;
+    /** @type {JobInfo} */
+    const job = info.body;
+    if (typeof job.duration_ms === "number") timing.textContent = formatDuration(job.duration_ms);
+    timing.title = `started ${formatTimestamp(job.started_at)}${job.ended_at ? `, ended ${formatTimestamp(job.ended_at)}` : ""}`;
   };
 
   const source = follow(`/v1/jobs/${encodeURIComponent(jobId)}/events`, {
@@ -326,7 +362,7 @@ function startJob(jobId, commandName) {
       notes.textContent = String(data?.message ?? "");
     },
     dropped: (data) => appendLine(`[${data?.count ?? "some"} lines dropped: the job outran its backlog]`, "note-line"),
-    exit: (data) => finish({ ...data, duration_ms: null }),
+    exit: (data) => finish(data),
   });
 
   cancel.addEventListener("click", async () => {
@@ -358,28 +394,70 @@ async function loadAudit() {
       return;
     }
     const records = Array.isArray(result.body?.records) ? result.body.records : [];
-    const own = state.info?.client?.client_id;
+    // This console's records by its child_id: its client_id changes with every renewal.
+    const own = state.info?.client?.child_id;
     note.textContent = records.length ? `${records.length} most recent records, newest first.` : "No audit records yet.";
-    replace(
-      byId("audit-rows"),
-      ...records.map((/** @type {Record<string, any>} */ r) =>
-        h(
-          "tr",
-          { class: r.outcome === "refused" || (typeof r.status === "number" && r.status >= 400) ? "refused" : null },
-          h("td", { class: "nowrap" }, formatTimestamp(r.time)),
-          h("td", {}, String(r.event ?? "")),
-          h("td", {}, r.command ? h("code", {}, String(r.command)) : "—"),
-          h("td", {}, String(r.outcome ?? "—")),
-          h("td", { class: "num" }, r.status ?? "—"),
-          h("td", { class: "num" }, r.exit_code ?? "—"),
-          h("td", { class: "num nowrap" }, typeof r.duration_ms === "number" ? formatDuration(r.duration_ms) : "—"),
-          h("td", { title: r.client_id ?? "" }, r.client_id ? h("code", { class: r.client_id === own ? "own" : null }, `${String(r.client_id).slice(0, 8)}${r.client_id === own ? " (this console)" : ""}`) : "—"),
-        ),
-      ),
-    );
+    replace(byId("audit-rows"), ...records.map((/** @type {AuditRecord} */ r) => auditRow(r, own)));
   } finally {
     auditLoading = false;
   }
+}
+
+/**
+ * @typedef {{ time: string, event: string, command?: string, outcome?: string, status?: number, code?: string,
+ *   exit_code?: number | null, duration_ms?: number | null, client_id?: string | null, child_id?: string | null, job_id?: string, reason?: string,
+ *   count?: number, uid?: number, jobs_cancelled?: number }} AuditRecord
+ */
+
+/** What a person reads first: commands and jobs by what happened, Core events by name. */
+const EVENT_LABELS = /** @type {Record<string, string>} */ ({
+  command: "attempt",
+  command_result: "result",
+  job_finished: "job end",
+  job_cancel: "cancel",
+  handoff_peer_rejected: "peer refused",
+  handoff_failed: "handoff failed",
+  child_revoked: "child revoked",
+  shutdown: "shutdown",
+});
+
+const REFUSED_EVENTS = new Set(["handoff_peer_rejected", "handoff_failed"]);
+
+/**
+ * @param {AuditRecord} r
+ * @param {string | undefined} own this console's child_id
+ */
+function auditRow(r, own) {
+  const mine = own !== undefined && r.child_id === own;
+  const refused = r.outcome === "refused" || (typeof r.status === "number" && r.status >= 400) || REFUSED_EVENTS.has(r.event);
+  return h(
+    "tr",
+    { class: refused ? "refused" : null, "data-event": r.event },
+    h("td", { class: "nowrap" }, formatTimestamp(r.time)),
+    h("td", { title: r.event }, EVENT_LABELS[r.event] ?? r.event),
+    h("td", {}, r.command ? h("code", {}, r.command) : "—"),
+    h("td", {}, r.outcome ?? "—"),
+    h("td", { class: "num" }, r.exit_code ?? "—"),
+    h("td", { class: "num nowrap" }, typeof r.duration_ms === "number" ? formatDuration(r.duration_ms) : "—"),
+    h("td", { class: "detail" }, auditDetail(r)),
+    h("td", { title: r.client_id ? `client_id ${r.client_id}` : "" }, r.client_id ? h("code", { class: mine ? "own" : null }, `${r.client_id.slice(0, 8)}${mine ? " (this console)" : ""}`) : "—"),
+  );
+}
+
+/**
+ * The fields that explain a record: an HTTP refusal's status and code, a reason, a count.
+ * @param {AuditRecord} r
+ */
+function auditDetail(r) {
+  const parts = [];
+  if (typeof r.status === "number") parts.push(String(r.status));
+  if (r.code) parts.push(r.code);
+  if (r.reason) parts.push(r.reason);
+  if (typeof r.count === "number" && r.count > 1) parts.push(`×${r.count}`);
+  if (typeof r.uid === "number") parts.push(`uid ${r.uid}`);
+  if (typeof r.jobs_cancelled === "number" && r.jobs_cancelled > 0) parts.push(`${r.jobs_cancelled} job${r.jobs_cancelled === 1 ? "" : "s"} cancelled`);
+  if (r.job_id) parts.push(`job ${r.job_id.slice(0, 8)}`);
+  return parts.length > 0 ? parts.join(" · ") : "—";
 }
 
 // ---------------------------------------------------------------- start

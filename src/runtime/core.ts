@@ -9,13 +9,12 @@
  * a request arriving in between waits for it, and one before any delivery gets 503 `not_ready`.
  */
 import type { Catalogue, ElevateWith } from "../commands/index.ts";
-import type { ConsoleAsset } from "../api/routes/console.ts";
 import type { Platform } from "../platform/platform.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { ChildSession, HandoffContext } from "./child-session.ts";
 import { runInstance, type InstanceOutcome } from "./instance.ts";
-import { startCoreServices } from "./services.ts";
+import { startCoreServices, type ConsoleAssets } from "./services.ts";
 
 export interface CoreOptions {
   port: number;
@@ -32,7 +31,8 @@ export interface CoreOptions {
   elevateWith: ElevateWith;
   logger: Logger;
   audit: AuditLog;
-  consoleAssets?: ReadonlyMap<string, ConsoleAsset>;
+  /** SPEC §9 the console (`GET /`), loaded when the API is first served. */
+  consoleAssets?: ConsoleAssets;
   /** Resolves with a signal's name to stop (SIGTERM/SIGINT in the CLI). */
   interrupted: Promise<string>;
 }

@@ -22,7 +22,8 @@ export interface CoreServicesOptions {
   elevateWith: ElevateWith;
   logger: Logger;
   audit: AuditLog;
-  consoleAssets?: ReadonlyMap<string, ConsoleAsset>;
+  /** SPEC §9 the console's files, or how to load them when the API is first served (off the start-up path). */
+  consoleAssets?: ConsoleAssets;
   /** SSE heartbeat (SPEC §5: 5 s); tests shorten it. */
   heartbeatMs?: number;
   /** A job's SIGTERM → SIGKILL grace (SPEC §5: 5 s); tests shorten it. */
@@ -32,6 +33,8 @@ export interface CoreServicesOptions {
   /** The platform's orphan guard for every command icecore starts (SPEC §7 "no orphans"). */
   orphanGuard?: readonly string[];
 }
+
+export type ConsoleAssets = ReadonlyMap<string, ConsoleAsset> | (() => Promise<ReadonlyMap<string, ConsoleAsset>>);
 
 export interface CoreServices {
   readonly ca: CertificateAuthority;
@@ -97,7 +100,10 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
     if (serving) return serving;
     // From the first delivery on, a request waits for the app rather than getting 503.
     const app = (async () => {
-      const { createApp } = await import("../api/app.ts");
+      const [{ createApp }, consoleAssets] = await Promise.all([
+        import("../api/app.ts"),
+        typeof options.consoleAssets === "function" ? options.consoleAssets() : options.consoleAssets,
+      ]);
       const built = createApp({
         port: api.port,
         apiUrl: () => api.url,
@@ -107,7 +113,7 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
         commands,
         serverKey: serverKey.privateKey,
         caCertPem: new TextDecoder().decode(ca.certPem),
-        ...(options.consoleAssets ? { consoleAssets: options.consoleAssets } : {}),
+        ...(consoleAssets ? { consoleAssets } : {}),
         ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
       });
       replayCache = built.replayCache;

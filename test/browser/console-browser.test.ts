@@ -10,7 +10,8 @@
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { constants, X509Certificate, createPrivateKey } from "node:crypto";
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mintAuthority, mintClientIdentity, mintServerIdentity, type ClientIdentity } from "../../src/pki/authority.ts";
 import { createRequestSigner, importClientKey } from "../../src/client/request-signer.ts";
@@ -96,7 +97,7 @@ async function launch(extra: Partial<Parameters<typeof launchConsoleBrowser>[0]>
     identity: { certPem: client.certPem, keyPem: client.keyPem },
     signer: await signerOf(client),
     headless: true,
-    noSandbox: isRoot,
+    sandbox: !isRoot,
     ...extra,
   });
   launches.push(browser);
@@ -308,6 +309,28 @@ describe.skipIf(chromiumPath === null)("renewal and the end of the browser", () 
     }
   });
 
+  test("a profile left by a killed child is removed by the next one; a live child's is kept", async () => {
+    const parent = mkdtempSync(join(tmpdir(), "icecore-profiles-"));
+    try {
+      const gone = Bun.spawn(["true"]);
+      await gone.exited;
+      const stale = join(parent, `icecore-browser-${gone.pid}-AbCdEf`);
+      const live = join(parent, `icecore-browser-${process.ppid}-GhIjKl`);
+      for (const dir of [stale, live]) {
+        mkdirSync(join(dir, "Default"), { recursive: true, mode: 0o700 });
+        writeFileSync(join(dir, "Default", "Cookies"), "");
+      }
+      const browser = await launch({ profileParent: parent });
+      expect(existsSync(stale)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      expect(browser.profileDir.startsWith(join(parent, `icecore-browser-${process.pid}-`))).toBe(true);
+      await browser.close();
+      expect(existsSync(browser.profileDir)).toBe(false);
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
   test("closing the console page ends the session and removes the profile", async () => {
     const browser = await launch();
     const profile = browser.profileDir;
@@ -316,11 +339,22 @@ describe.skipIf(chromiumPath === null)("renewal and the end of the browser", () 
     expect(existsSync(profile)).toBe(false);
   });
 
-  test("the browser process dying ends the session and removes the profile", async () => {
+  test("the browser process dying (SIGKILL) ends the session as browser_died and removes the profile", async () => {
     const browser = await launch();
     const profile = browser.profileDir;
     process.kill(browser.browserPid!, "SIGKILL");
-    expect(await browser.closed).toMatch(/^(browser_closed|page_closed)$/);
+    expect(await browser.closed).toBe("browser_died");
+    expect(await browser.browserExit).toEqual({ code: null, signal: "SIGKILL" });
+    expect(existsSync(profile)).toBe(false);
+  });
+
+  test("Chromium ending cleanly (SIGTERM, as when its last window closes) ends the session, not as a death", async () => {
+    const browser = await launch();
+    const profile = browser.profileDir;
+    process.kill(browser.browserPid!, "SIGTERM");
+    // browser_closed, or page_closed when Chromium's page-close message outran its exit: both end the child with 0.
+    expect(["browser_closed", "page_closed"]).toContain(await browser.closed);
+    expect(await browser.browserExit).toEqual({ code: 0, signal: null });
     expect(existsSync(profile)).toBe(false);
   });
 });

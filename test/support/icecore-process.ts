@@ -19,7 +19,10 @@ export interface RunningIcecore {
   stderr: () => string;
   dir: string;
   auditPath: string;
-  waitFor(event: string, timeoutMs?: number): Promise<LogEvent>;
+  /** The first event of that name (or matching that predicate), seen already or once it is logged. */
+  waitFor(event: string | ((e: LogEvent) => boolean), timeoutMs?: number): Promise<LogEvent>;
+  /** The `nth` (default first) stdout line (the child's included) that contains `text`, once it is printed. */
+  waitForOutput(text: string, timeoutMs?: number, nth?: number): Promise<string>;
   /** Resolves once `condition` holds over the log events, checked again at every new one. */
   waitUntil(condition: (events: LogEvent[]) => boolean, timeoutMs?: number): Promise<void>;
   exited: Promise<{ code: number; ms: number }>;
@@ -47,6 +50,8 @@ export interface StartOptions {
   dir?: string;
   /** Runs before the switch to `user`, as the test's own user (root): e.g. `unshare --mount ...`. */
   wrapper?: string[];
+  /** When the reaper ends it if it is still running: after this test (default), or after the file (a run shared by a describe's tests). */
+  scope?: "test" | "run";
 }
 
 /** An executable started through a command prefix (e.g. qemu-user for another architecture). */
@@ -84,16 +89,21 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
   if (user === null && process.getuid?.() === 0) argv.push("--allow-root");
   if (options.child) argv.push("--", ...options.child);
   const started = performance.now();
-  const proc = track(Bun.spawn([...(options.wrapper ?? []), ...asUser(user, argv)], { cwd: dir, env: launcher.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" }));
+  const proc = track(Bun.spawn([...(options.wrapper ?? []), ...asUser(user, argv)], { cwd: dir, env: launcher.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" }), options.scope ?? "test");
   const events: LogEvent[] = [];
   const errors: string[] = [];
   const out: string[] = [];
   const err: string[] = [];
-  const waiters: { event: string; resolve: (e: LogEvent) => void }[] = [];
+  const waiters: { matches: (e: LogEvent) => boolean; resolve: (e: LogEvent) => void }[] = [];
+  const outLines: string[] = [];
+  const outWaiters: { text: string; nth: number; resolve: (line: string) => void }[] = [];
+  const outMatching = (text: string) => outLines.filter((line) => line.includes(text));
   const conditions = new Set<() => void>();
   const reports: Record<string, unknown>[] = [];
   const reportWaiters: { match: (r: Record<string, unknown>) => boolean; resolve: (r: Record<string, unknown>) => void }[] = [];
   const onOutLine = (line: string) => {
+    outLines.push(line);
+    for (const waiter of outWaiters.filter((w) => line.includes(w.text) && outMatching(w.text).length >= w.nth)) waiter.resolve(line);
     if (!line.startsWith("FIXTURE ")) return;
     let report: Record<string, unknown>;
     try {
@@ -111,7 +121,7 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
       events.push(parsed);
       // With --log-format json the one-line failure is a `fatal` event; keep its sentence too.
       if (parsed.event === "fatal") errors.push(`icecore: ${String(parsed.error)}`);
-      for (const waiter of waiters.filter((w) => w.event === parsed.event)) waiter.resolve(parsed);
+      for (const waiter of waiters.filter((w) => w.matches(parsed))) waiter.resolve(parsed);
       for (const check of [...conditions]) check();
     } catch {
       errors.push(line);
@@ -129,12 +139,22 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
     stderr: () => err.join(""),
     exited,
     waitFor(event, timeoutMs = 10_000) {
-      const seen = events.find((e) => e.event === event);
+      const matches = typeof event === "string" ? (e: LogEvent) => e.event === event : event;
+      const seen = events.find(matches);
       if (seen) return Promise.resolve(seen);
       return new Promise<LogEvent>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no '${event}' event within ${timeoutMs} ms; stderr:\n${err.join("")}`)), timeoutMs);
-        waiters.push({ event, resolve: (e) => (clearTimeout(timer), resolve(e)) });
+        waiters.push({ matches, resolve: (e) => (clearTimeout(timer), resolve(e)) });
         void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before '${event}'; stderr:\n${err.join("")}`)), 50));
+      });
+    },
+    waitForOutput(text, timeoutMs = 10_000, nth = 1) {
+      const seen = outMatching(text)[nth - 1];
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no output line #${nth} with '${text}' within ${timeoutMs} ms; stdout:\n${out.join("")}\nstderr:\n${err.join("")}`)), timeoutMs);
+        outWaiters.push({ text, nth, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+        void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before printing '${text}'; stdout:\n${out.join("")}\nstderr:\n${err.join("")}`)), 50));
       });
     },
     waitUntil(condition, timeoutMs = 30_000) {

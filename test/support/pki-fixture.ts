@@ -13,7 +13,7 @@ import type { Logger } from "../../src/log/logger.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { createAuditLog, type AuditLog, type WrittenRecord } from "../../src/audit/audit-log.ts";
 import { builtinCatalogue, type Catalogue } from "../../src/commands/index.ts";
-import { startCoreServices, type CoreServices } from "../../src/runtime/services.ts";
+import { startCoreServices, type ConsoleAssets, type CoreServices } from "../../src/runtime/services.ts";
 import { mintServerIdentity, type CertificateAuthority, type ClientIdentity, type ServerIdentity } from "../../src/pki/authority.ts";
 
 const decoder = new TextDecoder();
@@ -86,6 +86,8 @@ export interface PkiFixtureOptions {
   killGraceMs?: number;
   /** Leave the API unserved (503 not_ready), as before the first handoff. */
   serve?: boolean;
+  /** Serve the console (SPEC §9) as `icecore run` does. */
+  consoleAssets?: ConsoleAssets;
 }
 
 /** The Core's services on port 0 with one enrolled child, served, as after a first handoff. */
@@ -101,6 +103,7 @@ export async function startPkiFixture(options: PkiFixtureOptions = {}): Promise<
     ...(options.ca ? { ca: options.ca } : {}),
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.killGraceMs ? { killGraceMs: options.killGraceMs } : {}),
+    ...(options.consoleAssets ? { consoleAssets: options.consoleAssets } : {}),
   });
   const enroll = async (instance = 1): Promise<EnrolledClient> => {
     const { child, identity } = await core.identity.enrollChild(instance);
