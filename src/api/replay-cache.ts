@@ -10,7 +10,8 @@
  * breaking the signature (RFC 9421 §2.3: it is inside @signature-params).
  *
  * Memory is bounded twice (SPEC §5 "the replay cache has a per-client share"): each client may
- * hold at most `maxPerClient` live keys, and all clients together `maxEntries`. A client at its
+ * hold at most `maxPerClient` live keys, and all clients together `maxEntries`. The signature
+ * middleware keys shares by child_id, so a child that renews its certificate keeps its share. A client at its
  * share is refused with 429 `replay_cache_full` and a Retry-After for its earliest expiry; it
  * cannot take another client's room. Refusing fails CLOSED: evicting a live key would reopen a
  * replay window. Only verified requests reach the cache, so strangers cannot fill it.

@@ -34,7 +34,7 @@ export interface Harness {
   clock: { now: number };
 }
 
-export async function makeHarness(opts: { maxBytes?: number; replayMaxEntries?: number; windowSeconds?: number } = {}): Promise<Harness> {
+export async function makeHarness(opts: { maxBytes?: number; replayMaxEntries?: number; replayMaxPerClient?: number; windowSeconds?: number } = {}): Promise<Harness> {
   const ca = await mintAuthority();
   const client = await mintClientIdentity(ca, 1, { ttlMs: HOUR_MS });
   const clock = { now: Date.now() };
@@ -46,7 +46,11 @@ export async function makeHarness(opts: { maxBytes?: number; replayMaxEntries?: 
     return child.childId;
   };
   register(client);
-  const replayCache = new ReplayCache({ now, ...(opts.replayMaxEntries ? { maxEntries: opts.replayMaxEntries } : {}) });
+  const replayCache = new ReplayCache({
+    now,
+    ...(opts.replayMaxEntries ? { maxEntries: opts.replayMaxEntries } : {}),
+    ...(opts.replayMaxPerClient ? { maxPerClient: opts.replayMaxPerClient } : {}),
+  });
   const serverKey = await mintServerKey();
   const calls: Harness["calls"] = { n: 0 };
 

@@ -323,6 +323,25 @@ describe("verifySignature: refusals (401, handler not called)", () => {
   });
 });
 
+describe("the replay share belongs to the child (SPEC §5)", () => {
+  test("a child that renews keeps its share: the new certificate is refused 429 when the child's share is full; another child is not", async () => {
+    const h = await makeHarness({ replayMaxPerClient: 3 });
+    for (let i = 0; i < 3; i++) expect((await send(h, await signedParts(h))).status).toBe(200);
+    // A renewal: a new leaf for the same child (the harness's client is child 1's only leaf).
+    const childId = h.registry.lookup(h.client.clientId)!.childId;
+    const renewed = await mintClientIdentity(h.ca, 9, { ttlMs: HOUR_MS });
+    h.registry.addLeaf(childId, renewed);
+    const key = await importClientKey(renewed.keyPem);
+    const refused = await send(h, await signedParts(h, { key, keyId: renewed.clientId }));
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { code: string }).code).toBe("replay_cache_full");
+    // Control: another child has its own share.
+    const other = await mintClientIdentity(h.ca, 10, { ttlMs: HOUR_MS });
+    h.register(other);
+    expect((await send(h, await signedParts(h, { key: await importClientKey(other.keyPem), keyId: other.clientId }))).status).toBe(200);
+  });
+});
+
 describe("RFC 9421 §2.3 optional parameters (SPEC §5 interop)", () => {
   /** Signs with the independent implementation, then drops the named parameters from what is signed. */
   async function signedWithout(h: Harness, drop: ("alg" | "nonce")[], nonce = "nonce-long-enough-0001") {

@@ -55,7 +55,7 @@ describe("help", () => {
     const { RUN_FLAGS } = await import("../../src/cli/run-command.ts");
     for (const flag of Object.keys(RUN_FLAGS)) expect(r.stdout).toContain(`--${flag}`);
     // A control: something that does not exist is not advertised.
-    expect(r.stdout).not.toContain("--browser");
+    expect(r.stdout).not.toContain("--daemon");
   });
 
   test("--help after '--' belongs to the child, not to icecore", () => {

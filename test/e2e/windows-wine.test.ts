@@ -130,7 +130,8 @@ describe.skipIf(missing !== null)("windows-x64 under Wine", () => {
     const { code } = await run.exited;
     expect(run.stdout()).toContain("POST /v1/commands/system.info -> 200 exit 0");
     expect(code).toBe(0);
-    const post = run.events.find((e) => e.event === "request" && e.method === "POST")!;
+    // connect renews its certificate first (also a POST); the command is the one asked for.
+    const post = run.events.find((e) => e.event === "request" && e.method === "POST" && e.path === "/v1/commands/system.info")!;
     expect(post).toMatchObject({ path: "/v1/commands/system.info", status: 200 });
     expect(String(post.client_id)).toMatch(/^[0-9a-f]{64}$/);
 

@@ -11,7 +11,8 @@
  *   3. `created` within ±windowSeconds of the server clock → stale
  *   4. Content-Digest matches the raw bytes; the signature verifies over the base rebuilt from the
  *      request as THIS server sees it (its own method, `request.url`) → signature_invalid
- *   5. the replay key (nonce, else the normalised signature) unseen for this client → replayed;
+ *   5. the replay key (nonce, else the normalised signature) unseen for this client → replayed
+ *      (kept in the share of the client's child, SPEC §5);
  *      recorded only now, after step 4, so a forger cannot burn a real client's keys.
  * Only then is `caller` set, and a renewed leaf's first signature retires its predecessor.
  *
@@ -91,7 +92,8 @@ export function verifySignature(opts: VerifySignatureOptions) {
 
       const expiresAt = (parsed.params.created + windowSeconds + 1) * 1000;
       const key = parsed.params.nonce !== undefined ? `n:${parsed.params.nonce}` : `s:${replayKeyOf(parsed.signature)}`;
-      const recorded = replayCache.checkAndRecord(leaf.clientId, key, expiresAt);
+      // The share is the child's, not the certificate's: renewing must not buy a fresh share.
+      const recorded = replayCache.checkAndRecord(leaf.childId, `${leaf.clientId} ${key}`, expiresAt);
       if (recorded.outcome === "replayed") throw signatureProblem("replayed", "this request was already received within the window");
       if (recorded.outcome === "full") {
         throw new ProblemError(429, "replay_cache_full", "Too Many Requests", "too many signed requests in the replay window; retry later", {
