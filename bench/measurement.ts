@@ -4,6 +4,17 @@
  * failure (the other measurements still run) and renders every figure into the report.
  */
 import type { BaselinePki } from "./harness/baseline-pki.ts";
+import type { PeerServer, PeersAvailability } from "./harness/peers.ts";
+
+/**
+ * A goal the figure is held to (issue 16): against the floor's figure (`ratio_*`, `plus_at_most`)
+ * or against the figure's own value (`at_least`, for a ratio measured within icecore).
+ */
+export type Target =
+  | { kind: "ratio_at_most"; value: number }
+  | { kind: "ratio_at_least"; value: number }
+  | { kind: "plus_at_most"; value: number }
+  | { kind: "at_least"; value: number };
 
 export interface Figure {
   /** What was measured, e.g. "exec → api_ready (wall clock), median". */
@@ -15,10 +26,27 @@ export interface Figure {
   /** Which direction is better; with `baseline` the report also gives the ratio icecore ÷ baseline. */
   better?: "higher" | "lower";
   note?: string;
+  target?: Target;
+}
+
+/** One figure for each server of an interleaved shared/peers measure run (medians, with spread). */
+export interface PeerFigure {
+  name: string;
+  unit: string;
+  better: "higher" | "lower";
+  median: Record<PeerServer, number>;
+  min: Record<PeerServer, number>;
+  max: Record<PeerServer, number>;
+  /** Held against bun-floor's median. */
+  target?: Target;
 }
 
 export interface MeasurementResult {
   figures: Figure[];
+  /** Figures of go-seed, bun-floor and icecore from one interleaved run (measurements of the peers). */
+  peerFigures?: PeerFigure[];
+  /** Set when the measurement could not run here (say, no Go for the peers): printed, not a failure. */
+  skipped?: string;
   /** Free-text remarks printed under the measurement's table (method, caveats). */
   notes: string[];
 }
@@ -38,6 +66,10 @@ export interface BenchContext {
   readonly scratch: string;
   /** Certificates for the baseline server and its client, minted once by icecore's own PKI code. */
   baselinePki(): Promise<BaselinePki>;
+  /** shared/peers built for this bench (once), or why they cannot be. */
+  peers(): Promise<PeersAvailability>;
+  /** `--quick`: fewer runs wherever a measurement offers it (for checking the bench itself, not for figures). */
+  readonly quick: boolean;
   /** One progress line on stderr. */
   progress(message: string): void;
 }

@@ -10,6 +10,8 @@ export interface MachineInfo {
   memory_gib: number;
   bun: string;
   node: string;
+  /** The Go that builds the peers, when there is one. */
+  go?: string;
   icecore: string;
   git: string;
   user: string;
@@ -49,6 +51,7 @@ export function describeMachine(opts: { root: string; binary: string; node: stri
     memory_gib: Number((totalmem() / 2 ** 30).toFixed(1)),
     bun: Bun.version,
     node: run([opts.node, "--version"]).replace(/^v/, ""),
+    ...(Bun.which("go") ? { go: run(["go", "version"]).split(" ")[2]?.replace(/^go/, "") ?? "?" } : {}),
     icecore: run([opts.binary, "version"]),
     git: head ? `${head}${dirty ? " (uncommitted changes)" : ""}` : "unknown",
     user: `${run(["id", "-un"]) || "?"} (uid ${process.getuid?.()})`,

@@ -19,6 +19,10 @@ export interface SpawnOptions {
   stdin?: string;
   /** Send stderr to this file instead of reading it (for runs that log a line per request). */
   stderrFile?: string;
+  /** The environment; default: the bench's own. */
+  env?: Record<string, string | undefined>;
+  /** Called with each stderr line as it arrives (progress of a long-running tool). */
+  onStderrLine?: (line: string) => void;
 }
 
 export interface LineProcess {
@@ -69,12 +73,14 @@ export function spawnProcess(argv: readonly string[], options: SpawnOptions = {}
   const spawnedAt = performance.now();
   const proc: Subprocess = Bun.spawn([...argv], {
     cwd: options.cwd,
+    env: options.env,
     stdin,
     stdout: "pipe",
     stderr: options.stderrFile ? Bun.file(options.stderrFile) : "pipe",
   });
   const deliver = (stream: "stdout" | "stderr", into: TimedLine[]) => (line: TimedLine) => {
     into.push(line);
+    if (stream === "stderr") options.onStderrLine?.(line.text);
     for (const waiter of [...waiters]) {
       if (waiter.stream !== stream) continue;
       const value = waiter.pick(line.text);

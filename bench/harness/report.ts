@@ -1,7 +1,7 @@
 /** The bench's report: one JSON document and one markdown page with the machine and every figure. */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Figure } from "../measurement.ts";
+import type { Figure, PeerFigure, Target } from "../measurement.ts";
 import type { MachineInfo } from "./machine.ts";
 
 export interface MeasurementRecord {
@@ -9,7 +9,9 @@ export interface MeasurementRecord {
   title: string;
   seconds: number;
   figures: (Figure & { ratio?: number })[];
+  peerFigures?: PeerFigure[];
   notes: string[];
+  skipped?: string;
   error?: string;
 }
 
@@ -34,6 +36,74 @@ export function withRatio(figure: Figure): Figure & { ratio?: number } {
 
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
+function describeTarget(target: Target, unit: string): string {
+  switch (target.kind) {
+    case "ratio_at_most":
+      return `≤ ${target.value}× floor`;
+    case "ratio_at_least":
+      return `≥ ${target.value}× floor`;
+    case "plus_at_most":
+      return `≤ floor + ${target.value} ${unit}`;
+    case "at_least":
+      return `≥ ${target.value}`;
+  }
+}
+
+/** Whether `value` meets `target`; `floor` is bun-floor's value for the ratio kinds. */
+export function targetMet(target: Target, value: number, floor?: number): boolean | undefined {
+  if (target.kind === "at_least") return value >= target.value;
+  if (floor === undefined || floor === 0) return undefined;
+  if (target.kind === "ratio_at_most") return value / floor <= target.value;
+  if (target.kind === "ratio_at_least") return value / floor >= target.value;
+  return value - floor <= target.value;
+}
+
+const ratio = (a: number, b: number) => (b ? `${(a / b).toFixed(2)}×` : "");
+const met = (m: boolean | undefined) => (m === undefined ? "?" : m ? "yes" : "**no**");
+
+function peerValue(f: PeerFigure, server: keyof PeerFigure["median"]): string {
+  const digits = f.unit === "req/s" ? 0 : f.unit === "cores" ? 2 : f.median[server] < 1 ? 3 : 1;
+  const v = (x: number) => (f.unit === "req/s" ? Math.round(x).toLocaleString("en-US") : x.toFixed(digits));
+  return f.min[server] === f.max[server] ? v(f.median[server]) : `${v(f.median[server])} (${v(f.min[server])}–${v(f.max[server])})`;
+}
+
+/** The issue-16 table: each peer figure for go-seed, bun-floor and icecore, icecore's ratios and its target. */
+function renderPeers(report: BenchReport): string[] {
+  const records = report.measurements.filter((r) => r.peerFigures?.length || (r.skipped && r.id.startsWith("peers_")));
+  if (records.length === 0) return [];
+  const lines = ["## icecore against the peers (shared/peers, one interleaved run per row group)", ""];
+  const skipped = records.find((r) => r.skipped);
+  if (skipped) lines.push(`Peers skipped: ${skipped.skipped}.`, "");
+  const rows = records.flatMap((r) => r.peerFigures ?? []);
+  if (rows.length) {
+    lines.push(
+      "Medians (min–max) of one run of shared/peers' measure with the three servers interleaved.",
+      "",
+      "| figure | unit | go-seed | bun-floor | icecore | icecore ÷ floor | icecore ÷ go-seed | target (issue 16) | met |",
+      "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    );
+    for (const f of rows) {
+      const target = f.target ? describeTarget(f.target, f.unit) : "";
+      const isMet = f.target ? met(targetMet(f.target, f.median.icecore, f.median["bun-floor"])) : "";
+      const plus = f.target?.kind === "plus_at_most" ? ` (icecore − floor ${(f.median.icecore - f.median["bun-floor"]).toFixed(1)} ${f.unit})` : "";
+      lines.push(
+        `| ${cell(f.name)} | ${f.unit} | ${peerValue(f, "go-seed")} | ${peerValue(f, "bun-floor")} | ${peerValue(f, "icecore")} | ${ratio(f.median.icecore, f.median["bun-floor"])}${plus} | ${ratio(f.median.icecore, f.median["go-seed"])} | ${target} | ${isMet} |`,
+      );
+    }
+    lines.push("");
+  }
+  return lines;
+}
+
+/** Figures of icecore alone that carry a target (e.g. signed ÷ unsigned throughput). */
+function renderOwnTargets(report: BenchReport): string[] {
+  const rows = report.measurements.flatMap((r) => r.figures.filter((f) => f.target));
+  if (rows.length === 0) return [];
+  const lines = ["| icecore figure | value | target (issue 16) | met |", "| --- | ---: | --- | --- |"];
+  for (const f of rows) lines.push(`| ${cell(f.name)} | ${formatValue(f.value, f.unit)} | ${describeTarget(f.target!, f.unit)} | ${met(targetMet(f.target!, f.value))} |`);
+  return [...lines, ""];
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const m = report.machine;
   const lines: string[] = [
@@ -46,18 +116,32 @@ export function renderMarkdown(report: BenchReport): string {
     `| kernel | ${m.kernel} |`,
     `| Bun | ${m.bun} |`,
     `| Node | ${m.node} |`,
+    `| Go (peers) | ${m.go ?? "not installed: peers skipped"} |`,
     `| executable | ${cell(m.icecore)} |`,
-    `| tree | ${cell(m.git)} |`,
+    `| commit | ${cell(m.git)} |`,
     `| user | ${m.user}${report.root_flags.length ? "; icecore run with " + report.root_flags.join(" ") : ""} |`,
     `| load average (1, 5, 15 min) | at start ${m.loadavg_start}; at end ${m.loadavg_end ?? "?"} |`,
     `| bench duration | ${report.total_seconds.toFixed(0)} s |`,
     "",
-    "| measurement | figure | icecore | baseline | icecore ÷ baseline |",
-    "| --- | --- | ---: | ---: | ---: |",
+    ...renderPeers(report),
+    ...renderOwnTargets(report),
   ];
-  for (const record of report.measurements) {
+  const own = report.measurements.filter((r) => !r.id.startsWith("peers_"));
+  if (own.length) {
+    lines.push(
+      "## icecore against the Node baseline (and on its own)",
+      "",
+      "| measurement | figure | icecore | baseline | icecore ÷ baseline |",
+      "| --- | --- | ---: | ---: | ---: |",
+    );
+  }
+  for (const record of own) {
     if (record.error) {
       lines.push(`| ${cell(record.title)} | **failed**: ${cell(record.error.split("\n")[0]!)} | | | |`);
+      continue;
+    }
+    if (record.skipped && !record.id.startsWith("peers_")) {
+      lines.push(`| ${cell(record.title)} | skipped: ${cell(record.skipped)} | | | |`);
       continue;
     }
     for (const f of record.figures) {
@@ -71,6 +155,7 @@ export function renderMarkdown(report: BenchReport): string {
   for (const record of report.measurements) {
     lines.push(`**${record.title}** (${record.seconds.toFixed(1)} s)`, "");
     if (record.error) lines.push("```", record.error, "```", "");
+    if (record.skipped) lines.push(`- skipped: ${record.skipped}`);
     for (const note of record.notes) lines.push(`- ${note}`);
     lines.push("");
   }
