@@ -152,8 +152,8 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
   const signer = signerSlot(opts.signer);
   let page: Page;
   try {
-    proxy = attachCoreIdentity(context, coreOrigin, opts.caPem, opts.identity);
-    guardProxyListener(proxy.socksServer, proxy.socksPort, { ...(opts.onProxyRefused ? { onRefused: opts.onProxyRefused } : {}) });
+    const guardOptions = opts.onProxyRefused ? { onRefused: opts.onProxyRefused } : {};
+    proxy = attachCoreIdentity(context, coreOrigin, opts.caPem, opts.identity, (server, port, accepted) => guardProxyListener(server, port, guardOptions, accepted));
     await signPageRequests(context, {
       coreOrigin,
       signer,

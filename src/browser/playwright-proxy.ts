@@ -17,7 +17,7 @@
  *     (proxy-guard.ts) that admits only our own Chromium.
  */
 import type { BrowserContext } from "playwright-core";
-import type { Server } from "node:net";
+import type { Server, Socket } from "node:net";
 import { createSecureContext, type SecureContext } from "node:tls";
 
 export interface ClientIdentityPem {
@@ -35,8 +35,15 @@ export interface CoreProxyHandle {
 
 interface ProxyInternals {
   secureContextMap: Map<string, SecureContext>;
-  _socksProxy: { _server: Server; port(): number };
+  _socksProxy: { _server: Server; _sockets: Set<Socket>; port(): number };
 }
+
+/**
+ * Admits or refuses the SOCKS listener's connections: attached to the listener AND applied to the
+ * connections it already accepted, before the CA that makes the proxy able to reach the Core is
+ * installed, so no connection made in between can be used later (proxy-guard.ts).
+ */
+export type ProxyGuard = (server: Server, port: number, alreadyAccepted: Iterable<Socket>) => void;
 
 export class PlaywrightInternalsChanged extends Error {
   constructor(what: string) {
@@ -54,15 +61,19 @@ function proxyOf(context: BrowserContext): ProxyInternals {
   const proxy = impl?._clientCertificatesProxy;
   if (!(proxy?.secureContextMap instanceof Map)) throw new PlaywrightInternalsChanged("no secureContextMap (was the context created with clientCertificates?)");
   if (typeof proxy._socksProxy?._server?.prependListener !== "function") throw new PlaywrightInternalsChanged("no SOCKS server");
+  if (!(proxy._socksProxy._sockets instanceof Set)) throw new PlaywrightInternalsChanged("no set of the SOCKS server's sockets");
   return proxy;
 }
 
 /**
- * Give the context's proxy the bundle's CA and the client identity for `origin`, from memory.
- * The context must have been created with `clientCertificates` for exactly this origin.
+ * Give the context's proxy the bundle's CA and the client identity for `origin`, from memory, once
+ * `guard` holds the proxy's listener. The context must have been created with `clientCertificates`
+ * for exactly this origin. Until the CA is installed the proxy cannot verify the Core, so it
+ * cannot reach it: guarding first leaves no window in which an unguarded connection could.
  */
-export function attachCoreIdentity(context: BrowserContext, origin: string, caPem: Uint8Array | string, identity: ClientIdentityPem): CoreProxyHandle {
+export function attachCoreIdentity(context: BrowserContext, origin: string, caPem: Uint8Array | string, identity: ClientIdentityPem, guard: ProxyGuard): CoreProxyHandle {
   const proxy = proxyOf(context);
+  guard(proxy._socksProxy._server, proxy._socksProxy.port(), [...proxy._socksProxy._sockets]);
   const key = new URL(origin).origin;
   if (!proxy.secureContextMap.has(key)) throw new PlaywrightInternalsChanged(`no secure context for ${key}`);
   const ca = buf(caPem);

@@ -37,9 +37,12 @@ export function decidePeer(serverPort: number, socket: Socket, opts: ProxyGuardO
   return { allowed: true, clientPort, uid: peer.uid, holders, reason: "descendant" };
 }
 
-/** Install the guard as the first `connection` listener, so a refused socket is gone before Playwright reads a byte. */
-export function guardProxyListener(server: Server, serverPort: number, opts: ProxyGuardOptions = {}): void {
-  server.prependListener("connection", (socket: Socket) => {
+/**
+ * Install the guard as the first `connection` listener, so a refused socket is gone before
+ * Playwright reads a byte, and judge the connections the listener accepted before it was guarded.
+ */
+export function guardProxyListener(server: Server, serverPort: number, opts: ProxyGuardOptions = {}, alreadyAccepted: Iterable<Socket> = []): void {
+  const judge = (socket: Socket) => {
     let decision: GuardDecision;
     try {
       decision = decidePeer(serverPort, socket, opts);
@@ -50,5 +53,7 @@ export function guardProxyListener(server: Server, serverPort: number, opts: Pro
       socket.destroy();
       opts.onRefused?.(decision);
     }
-  });
+  };
+  server.prependListener("connection", judge);
+  for (const socket of alreadyAccepted) judge(socket);
 }
