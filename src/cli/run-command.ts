@@ -108,7 +108,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const { flags, child } = parseRunFlags(argv);
   const platform = currentPlatform();
   if (platform.isPrivileged() && !flags["allow-root"]) {
-    throw new CliError(EXIT.NOPERM, "run: refusing to run as root; icecore is a per-user service (use --allow-root to override)");
+    const who = platform.os === "win32" ? "as an elevated administrator" : "as root";
+    throw new CliError(EXIT.NOPERM, `run: refusing to run ${who}; icecore is a per-user service (use --allow-root to override)`);
   }
   // Configuration errors first, before any key exists (exit 78, every violation named).
   const catalogue = loadCatalogue("run", flags.policy);
