@@ -111,7 +111,7 @@ describe("per-client concurrency (429)", () => {
   test("sync commands hold a slot while they run", async () => {
     const t = await testApp({ catalogue, limiter: createConcurrencyLimiter({ perClient: 2 }) });
     const running = [t.post("t.slow", { args: { s: "1" } }), t.post("t.slow", { args: { s: "1" } })];
-    await Bun.sleep(100);
+    while (t.limiter.inFlight(t.clientId()) < 2) await new Promise((r) => setImmediate(r));
     expect((await t.post("t.slow", { args: { s: "0.5" } })).status).toBe(429);
     expect((await Promise.all(running)).map((r) => r.status)).toEqual([200, 200]);
     expect((await t.post("t.slow", { args: { s: "0.5" } })).status).toBe(200);
