@@ -134,7 +134,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (error) {
     throw new CliError(EXIT.SOFTWARE, `run: could not harden the process: ${(error as Error).message}`);
   }
-  const logger = createLogger(flags["log-format"] as LogFormat);
+  // One line per request, written in groups (every line kept, in order; src/log/logger.ts).
+  const logger = createLogger(flags["log-format"] as LogFormat, undefined, { grouped: ["request"] });
   const auditPath = resolve(flags["audit-log"] ?? defaultAuditPath());
   let audit: AuditLog;
   try {

@@ -7,6 +7,8 @@
  * a log line never carries a character a terminal or viewer acts on (issue 12 item 11): in both
  * formats such characters are written as `\uXXXX` escapes inside a JSON string (see UNSAFE).
  */
+import { writeStderrLine } from "./stderr.ts";
+
 export type LogFormat = "text" | "json";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -61,15 +63,50 @@ function textLine(event: string, fields: LogFields): string {
   return parts.join(" ");
 }
 
-export function createLogger(format: LogFormat, write: (line: string) => void = (l) => process.stderr.write(l + "\n")): Logger {
+export interface LoggerOptions {
+  /**
+   * Events whose lines may be written together rather than one write(2) each: the per-request
+   * `request` line, the hottest line there is (docs/performance.md). Every such line is kept and
+   * keeps its place among the others: the group is written when it reaches GROUP_LINES, after
+   * GROUP_MS, before any other event's line, and when the process exits.
+   */
+  grouped?: readonly string[];
+}
+
+/** A group of lines is written at this many lines, or this long after its first line. */
+export const GROUP_LINES = 64;
+export const GROUP_MS = 5;
+
+export function createLogger(format: LogFormat, write: (line: string) => void = writeStderrLine, options: LoggerOptions = {}): Logger {
+  const grouped = new Set(options.grouped ?? []);
+  let pending: string[] = [];
+  let timer: Timer | null = null;
+  const flush = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (pending.length === 0) return;
+    const lines = pending;
+    pending = [];
+    write(lines.join("\n"));
+  };
+  if (grouped.size > 0) process.once("exit", flush);
   return {
     format,
     event(event, fields = {}) {
       assertLoggable(fields);
-      if (format === "json") {
-        write(safeJson({ ts: new Date().toISOString(), uptime_ms: Number(uptimeMs().toFixed(3)), event, ...fields }));
-      } else {
-        write(textLine(event, fields));
+      const line =
+        format === "json" ? safeJson({ ts: new Date().toISOString(), uptime_ms: Number(uptimeMs().toFixed(3)), event, ...fields }) : textLine(event, fields);
+      if (!grouped.has(event)) {
+        flush();
+        write(line);
+        return;
+      }
+      pending.push(line);
+      if (pending.length >= GROUP_LINES) flush();
+      else if (timer === null) {
+        timer = setTimeout(flush, GROUP_MS);
+        // A pending group never keeps the process alive; the exit hook writes it.
+        timer.unref();
       }
     },
   };
