@@ -60,10 +60,13 @@ async function compile(target: string, commit: string, bytecode: boolean): Promi
     "--define",
     `ICECORE_BUILD_TARGET=${JSON.stringify(target)}`,
     ...(bytecode ? ["--bytecode"] : []),
-    // JavaScriptCore's tier-up thresholds ×100 until icecore is serving (runtime/services.ts sets
-    // them back to 1 at api_ready): code that runs once at start stays in the interpreter instead
-    // of keeping the optimising compilers busy on a second core and their code in memory
-    // (docs/performance.md: −8 to −20 ms exec → api_ready, −5 MB idle RSS).
+    // JavaScriptCore's tier-up thresholds ×100: code that runs once at start stays in the
+    // interpreter instead of keeping the optimising compilers busy on a second core and their
+    // code in memory; request handling, which runs thousands of times a second under load,
+    // still tiers up (docs/performance.md: exec → api_ready −8 to −20 ms, idle RSS −7 MB, keep-
+    // alive req/s unchanged). Kept for the whole run: setting it back to 1 at api_ready (as Bun
+    // suggests) cost 2 MB of idle RSS, the compilers' pages touched by the first request, and
+    // gained no throughput.
     `--compile-jit-policy=${JIT_POLICY_AT_START}`,
     ENTRY,
     "--outfile",

@@ -126,12 +126,7 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
       return built.app;
     })();
     api.serve(app.then((built) => (request, bunServer) => built.fetch(request, { server: bunServer })));
-    serving = app.then(() => {
-      logger.event("api_ready", { url: api.url });
-      // The executable starts with the JIT reluctant (build/compile.ts): start-up code runs once.
-      // From here on, request handling is what runs, and it should be optimised as usual.
-      Bun.unsafe.setJITPolicy(1);
-    });
+    serving = app.then(() => logger.event("api_ready", { url: api.url }));
     return serving;
   };
 
