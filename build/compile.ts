@@ -14,6 +14,7 @@ const ENTRY = join(ROOT, "src/cli/main.ts");
 const DIST = join(ROOT, "dist");
 const ALL = ["linux-x64", "linux-arm64", "darwin-arm64", "darwin-x64", "windows-x64"] as const;
 const CHECKSUMS = "SHA256SUMS";
+const JIT_POLICY_AT_START = 100;
 
 interface Built {
   target: string;
@@ -59,6 +60,14 @@ async function compile(target: string, commit: string, bytecode: boolean): Promi
     "--define",
     `ICECORE_BUILD_TARGET=${JSON.stringify(target)}`,
     ...(bytecode ? ["--bytecode"] : []),
+    // JavaScriptCore's tier-up thresholds ×100: code that runs once at start stays in the
+    // interpreter instead of keeping the optimising compilers busy on a second core and their
+    // code in memory; request handling, which runs thousands of times a second under load,
+    // still tiers up (docs/performance.md: exec → api_ready −8 to −20 ms, idle RSS −7 MB, keep-
+    // alive req/s unchanged). Kept for the whole run: setting it back to 1 at api_ready (as Bun
+    // suggests) cost 2 MB of idle RSS, the compilers' pages touched by the first request, and
+    // gained no throughput.
+    `--compile-jit-policy=${JIT_POLICY_AT_START}`,
     ENTRY,
     "--outfile",
     join(DIST, fileFor(target)),

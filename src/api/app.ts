@@ -10,11 +10,7 @@ import type { Logger } from "../log/logger.ts";
 import type { AuditLog } from "../audit/audit-log.ts";
 import type { CommandService } from "../commands/index.ts";
 import type { IdentityService } from "../identity/service.ts";
-import { hostCheck } from "./middleware/host-check.ts";
-import { originCheck } from "./middleware/origin-check.ts";
-import { securityHeaders } from "./middleware/security-headers.ts";
-import { requestLog } from "./middleware/request-log.ts";
-import { refusalAudit } from "./middleware/refusal-audit.ts";
+import { frontDoor } from "./middleware/front-door.ts";
 import { problemErrorHandler, problemNotFound } from "./middleware/problem-handler.ts";
 import { requestChecks, type RequestChecks } from "./request-checks.ts";
 import type { ReplayCache } from "./replay-cache.ts";
@@ -49,30 +45,29 @@ export interface AppOptions {
 // before any pattern runs over it (src/commands/argv-builder.ts).
 v.setGlobalConfig({ abortPipeEarly: true });
 
-function compose(options: AppOptions, checks: RequestChecks) {
+/** Which app compose() builds: the served one, or the one the OpenAPI document is generated from. */
+interface Variant {
+  /** Also declare each command at its own path (routes/commands.ts says why only the document app does). */
+  declareEachCommand: boolean;
+  /** The app GET /v1/openapi.json documents. */
+  documented: () => Hono<any, any, any>;
+}
+
+function compose(options: AppOptions, checks: RequestChecks, variant: Variant) {
   const { identity, commands: service, heartbeatMs } = options;
-  // The OpenAPI route documents the whole app, itself included: it reads the app on first request.
-  let whole: Hono<any, any, any> | null = null;
-  const app = new Hono()
-    .use(requestLog(options.logger))
-    .use(securityHeaders())
-    // Before Host and Origin: their refusals of a command or a cancel are audited too (SPEC §6).
-    .use("/v1/commands/*", refusalAudit(options.audit, options.logger))
-    .use("/v1/jobs/*", refusalAudit(options.audit, options.logger))
-    .use(hostCheck({ port: options.port }))
-    .use(originCheck())
+  return new Hono()
+    // Host, Origin, the refusal audit, the security headers and the request log, in one layer.
+    .use(frontDoor({ port: options.port, logger: options.logger, audit: options.audit, onError: problemErrorHandler(options.logger) }))
     .route("/", healthRoutes())
     .route("/", infoRoutes({ apiUrl: options.apiUrl, identity, checks }))
-    .route("/", perCommandRoutes({ service, checks }))
+    .route("/", perCommandRoutes({ service, checks, declare: variant.declareEachCommand }))
     .route("/", commandRoutes({ service, checks }))
     .route("/", jobRoutes({ service, checks, ...(heartbeatMs ? { heartbeatMs } : {}) }))
     .route("/", eventRoutes({ identity, checks, ...(heartbeatMs ? { heartbeatMs } : {}) }))
     .route("/", identityRoutes({ identity, caCertPem: options.caCertPem, checks }))
     .route("/", auditRoutes({ audit: options.audit, checks }))
     .route("/", consoleRoutes({ assets: options.consoleAssets ?? new Map() }))
-    .route("/", openApiRoutes({ apiUrl: options.apiUrl, app: () => whole! }));
-  whole = app;
-  return app;
+    .route("/", openApiRoutes({ apiUrl: options.apiUrl, app: variant.documented }));
 }
 
 export type AppType = ReturnType<typeof compose>;
@@ -84,7 +79,17 @@ export interface CoreApp {
 
 export function createApp(options: AppOptions): CoreApp {
   const checks = requestChecks({ identities: options.identity.registry, serverKey: options.serverKey, ...(options.replayCache ? { replayCache: options.replayCache } : {}), ...(options.now ? { now: options.now } : {}) });
-  const app = compose(options, checks);
+  // The document describes the whole API, itself included; its app is built on the first request
+  // for it, never to serve.
+  let documented: Hono<any, any, any> | null = null;
+  const documentApp = (): Hono<any, any, any> => {
+    if (documented === null) {
+      const variant: Variant = { declareEachCommand: true, documented: () => documented! };
+      documented = compose(options, checks, variant);
+    }
+    return documented;
+  };
+  const app = compose(options, checks, { declareEachCommand: false, documented: documentApp });
   app.onError(problemErrorHandler(options.logger));
   app.notFound(problemNotFound(() => app.routes));
   return { app, replayCache: checks.replayCache };

@@ -4,10 +4,23 @@
  * signature headers of signed routes. The document itself is generated from the routes
  * (routes/openapi.ts); nothing here lists a path.
  */
-import { resolver } from "hono-openapi";
+import { describeRoute, resolver } from "hono-openapi";
 import type * as v from "valibot";
 import { ProblemSchema } from "./schemas.ts";
 import { ALGORITHM } from "../httpsig/algorithm.ts";
+
+/**
+ * The first handler of a route, carrying the route's OpenAPI description. hono-openapi finds a
+ * description on any handler of a route (generateSpecs reads each for its marker), but
+ * describeRoute() alone is an extra `async (c, next) => await next()` layer on every request to
+ * the route, about a microsecond each (docs/performance.md). This is the same description on a
+ * plain call-through to the route's first handler, at the place describeRoute() held, so the
+ * generated document is unchanged.
+ */
+export function documented<H extends (c: any, next: any) => unknown>(spec: Parameters<typeof describeRoute>[0], first: H): H {
+  const callThrough = ((c: unknown, next: unknown) => first(c, next)) as H;
+  return Object.assign(callThrough, describeRoute(spec));
+}
 
 export function jsonResponse(description: string, schema: v.GenericSchema) {
   return { description, content: { "application/json": { schema: resolver(schema) } } };

@@ -1,5 +1,4 @@
 import type { Server } from "bun";
-import { constants } from "node:crypto";
 
 export interface TlsMaterial {
   caCertPem: Uint8Array;
@@ -27,6 +26,13 @@ export class PortUnavailable extends Error {
     this.name = "PortUnavailable";
   }
 }
+
+/**
+ * OpenSSL's SSL_OP_NO_TICKET (node:crypto's `constants.SSL_OP_NO_TICKET`, checked by
+ * test/api/mtls.test.ts), written out so the start-up path does not load node:crypto for one
+ * number (≈ 2 ms, docs/performance.md).
+ */
+export const SSL_OP_NO_TICKET = 0x4000;
 
 /**
  * TLS 1.2 suites: ECDHE with the ECDSA server key, AEAD only (no CBC, no SHA-1 MAC). TLS 1.3
@@ -75,7 +81,7 @@ export function listenTls(port: number, tls: TlsMaterial): ApiServer {
         // A resumed session skips certificate verification, so a client whose certificate
         // expired could keep using a ticket from when it was valid (test/api/mtls.test.ts).
         // Every connection does a full handshake against the current time instead.
-        secureOptions: constants.SSL_OP_NO_TICKET,
+        secureOptions: SSL_OP_NO_TICKET,
       },
       fetch: (request, bunServer) => (handler ? handler(request, bunServer) : pending ? pending.then((h) => h(request, bunServer)) : notReady()),
       error() {

@@ -66,14 +66,15 @@ export function openAuditLog(path: string, options: AuditLogOptions = {}): Audit
 function appendWhole(fd: number, line: string): void {
   const bytes = Buffer.from(line, "utf8");
   // O_APPEND: the line lands at the current end, whatever our last write left.
-  const end = fstatSync(fd).size;
   let written = 0;
   try {
     while (written < bytes.length) written += writeSync(fd, bytes, written);
   } catch (error) {
     if (written > 0) {
       try {
-        ftruncateSync(fd, end);
+        // Where the line began: the file's end now, less the fragment. Asked only on this rare
+        // path, not before every record (an fstat per record, on the signed-request path).
+        ftruncateSync(fd, fstatSync(fd).size - written);
       } catch {
         // Nothing more can be done; the caller is told the record was not written.
       }

@@ -1,7 +1,4 @@
 #!/usr/bin/env bun
-// First, before anything can load @peculiar/x509: tsyringe needs the Reflect polyfill at import
-// time, and the bytecode (CommonJS) bundle does not keep src/pki/x509.ts's import order.
-import "reflect-metadata";
 import { CliError, EXIT } from "./exit-codes.ts";
 import { HELP, USAGE } from "./usage.ts";
 

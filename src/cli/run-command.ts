@@ -10,8 +10,6 @@ import { runCore } from "../runtime/core.ts";
 import { PortUnavailable } from "../api/server.ts";
 import { selfCommand } from "./self-command.ts";
 import { ChildSpawnFailed } from "../child/supervisor.ts";
-import { loadCatalogue } from "./policy-source.ts";
-import { ELEVATION_PREFIX } from "../commands/index.ts";
 import { existsSync } from "node:fs";
 
 export const RUN_FLAGS = {
@@ -111,9 +109,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     const who = platform.os === "win32" ? "as an elevated administrator" : "as root";
     throw new CliError(EXIT.NOPERM, `run: refusing to run ${who}; icecore is a per-user service (use --allow-root to override)`);
   }
-  // Configuration errors first, before any key exists (exit 78, every violation named).
-  const catalogue = loadCatalogue("run", flags.policy);
+  // Configuration errors first, before any key exists (exit 78, every violation named). A policy
+  // file is checked (compiled) now; the built-in catalogue, which cannot be wrong, is built
+  // after the first handoff (runtime/services.ts), so the commands subsystem stays off the
+  // start-up path.
+  const catalogue = flags.policy === undefined ? undefined : (await import("./policy-source.ts")).loadCatalogue("run", flags.policy);
   if (flags["elevate-with"] !== "none") {
+    const { ELEVATION_PREFIX } = await import("../commands/executor.ts");
     const tool = ELEVATION_PREFIX[flags["elevate-with"]][0]!;
     if (!existsSync(tool)) throw new CliError(EXIT.CONFIG, `run: --elevate-with ${flags["elevate-with"]}: ${tool} is not installed`);
   }
@@ -135,7 +137,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   } catch (error) {
     throw new CliError(EXIT.SOFTWARE, `run: could not harden the process: ${(error as Error).message}`);
   }
-  const logger = createLogger(flags["log-format"] as LogFormat);
+  // One line per request, written in groups (every line kept, in order; src/log/logger.ts).
+  const logger = createLogger(flags["log-format"] as LogFormat, undefined, { grouped: ["request"] });
   const auditPath = resolve(flags["audit-log"] ?? defaultAuditPath());
   let audit: AuditLog;
   try {
@@ -154,7 +157,7 @@ export async function runCommand(argv: string[]): Promise<number> {
       instances: flags.instances,
       child: child ?? defaultChild(flags),
       platform,
-      catalogue,
+      ...(catalogue ? { catalogue } : {}),
       elevateWith: flags["elevate-with"],
       logger,
       audit,

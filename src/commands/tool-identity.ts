@@ -11,7 +11,6 @@
  * built-in catalogue never needs it), by listing those directories and stat-ing only the names
  * dangerous-tools.ts knows.
  */
-import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { basename, posix } from "node:path";
 import { isKnownToolName } from "./dangerous-tools.ts";
@@ -99,7 +98,7 @@ function index(): ToolIndex {
 
 function sha256Of(path: string): string | null {
   try {
-    return createHash("sha256").update(readFileSync(path)).digest("hex");
+    return new Bun.CryptoHasher("sha256").update(readFileSync(path)).digest("hex");
   } catch {
     return null;
   }

@@ -127,7 +127,7 @@ export class IdentityRegistry {
       clientId: certificate.clientId,
       childId,
       publicKey: certificate.publicKey,
-      spki: Buffer.from(certificate.cert.publicKey.rawData).toString("hex"),
+      spki: Buffer.from(certificate.spkiDer).toString("hex"),
       notBefore: certificate.notBefore,
       notAfter: certificate.notAfter,
       issuedAt: now,

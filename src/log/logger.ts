@@ -7,6 +7,8 @@
  * a log line never carries a character a terminal or viewer acts on (issue 12 item 11): in both
  * formats such characters are written as `\uXXXX` escapes inside a JSON string (see UNSAFE).
  */
+import { writeStderrLine } from "./stderr.ts";
+
 export type LogFormat = "text" | "json";
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -18,7 +20,8 @@ export interface Logger {
 const PEM_MARKER = "-----BEGIN";
 
 function assertLoggable(fields: LogFields): void {
-  for (const value of Object.values(fields)) {
+  for (const key in fields) {
+    const value = fields[key];
     if (typeof value === "string" && value.includes(PEM_MARKER)) {
       throw new Error("refusing to log PEM material");
     }
@@ -50,6 +53,29 @@ function safeJson(value: unknown): string {
   return JSON.stringify(value).replace(UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
+/** `ts`: the ISO 8601 time, formatted once per millisecond however many lines share it. */
+let isoAt = Number.NaN;
+let iso = "";
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoAt) {
+    isoAt = now;
+    iso = new Date(now).toISOString();
+  }
+  return iso;
+}
+
+/**
+ * `{"ts", "uptime_ms", "event", ...fields}` as one JSON line. The head is written from values
+ * the logger makes itself; the fields (where a stranger's characters can be) go through
+ * safeJson. The same text JSON.stringify of the merged object gives, without building it.
+ */
+function jsonLine(event: string, fields: LogFields): string {
+  const head = `{"ts":"${isoNow()}","uptime_ms":${Math.round(uptimeMs() * 1000) / 1000},"event":${safeJson(event)}`;
+  const rest = safeJson(fields);
+  return rest === "{}" ? `${head}}` : `${head},${rest.slice(1)}`;
+}
+
 /** `key=value`; a value with spaces, quotes or anything in UNSAFE is written as a JSON string. */
 function textLine(event: string, fields: LogFields): string {
   const parts = [`icecore: ${event}`];
@@ -61,15 +87,49 @@ function textLine(event: string, fields: LogFields): string {
   return parts.join(" ");
 }
 
-export function createLogger(format: LogFormat, write: (line: string) => void = (l) => process.stderr.write(l + "\n")): Logger {
+export interface LoggerOptions {
+  /**
+   * Events whose lines may be written together rather than one write(2) each: the per-request
+   * `request` line, the hottest line there is (docs/performance.md). Every such line is kept and
+   * keeps its place among the others: the group is written when it reaches GROUP_LINES, after
+   * GROUP_MS, before any other event's line, and when the process exits.
+   */
+  grouped?: readonly string[];
+}
+
+/** A group of lines is written at this many lines, or this long after its first line. */
+export const GROUP_LINES = 64;
+export const GROUP_MS = 5;
+
+export function createLogger(format: LogFormat, write: (line: string) => void = writeStderrLine, options: LoggerOptions = {}): Logger {
+  const grouped = new Set(options.grouped ?? []);
+  let pending: string[] = [];
+  let timer: Timer | null = null;
+  const flush = () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    if (pending.length === 0) return;
+    const lines = pending;
+    pending = [];
+    write(lines.join("\n"));
+  };
+  if (grouped.size > 0) process.once("exit", flush);
   return {
     format,
     event(event, fields = {}) {
       assertLoggable(fields);
-      if (format === "json") {
-        write(safeJson({ ts: new Date().toISOString(), uptime_ms: Number(uptimeMs().toFixed(3)), event, ...fields }));
-      } else {
-        write(textLine(event, fields));
+      const line = format === "json" ? jsonLine(event, fields) : textLine(event, fields);
+      if (!grouped.has(event)) {
+        flush();
+        write(line);
+        return;
+      }
+      pending.push(line);
+      if (pending.length >= GROUP_LINES) flush();
+      else if (timer === null) {
+        timer = setTimeout(flush, GROUP_MS);
+        // A pending group never keeps the process alive; the exit hook writes it.
+        timer.unref();
       }
     },
   };

@@ -1,5 +1,20 @@
-import { x509 } from "./x509.ts";
-import { ECDSA_P256, SIGNING_ALGORITHM, randomSerialHex } from "./algorithms.ts";
+import { ECDSA_P256, randomSerial } from "./algorithms.ts";
+import {
+  KeyUsageFlags,
+  authorityKeyIdentifier,
+  basicConstraints,
+  certifiedKeyOf,
+  commonNameOf,
+  extendedKeyUsage,
+  id_kp_clientAuth,
+  id_kp_serverAuth,
+  keyUsage,
+  signCertificate,
+  subjectAltName,
+  subjectKeyIdentifier,
+  type CertifiedKey,
+} from "./certificate.ts";
+import type { Extension, Name } from "@peculiar/asn1-x509";
 import { clientIdOf } from "./client-id.ts";
 import { certificatePem, privateKeyPem } from "./pem.ts";
 import { assertP256 } from "./p256.ts";
@@ -9,16 +24,24 @@ export const BACKDATE_MS = 60_000;
 /** SPEC §3: the CA lives as long as the process, capped at 30 days. */
 export const CA_MAX_LIFETIME_MS = 30 * 24 * 3600_000;
 
+/** RFC 5280 §4.2.1.12 key purposes, by their OIDs. */
+export const KEY_PURPOSE = { serverAuth: id_kp_serverAuth, clientAuth: id_kp_clientAuth } as const;
+
 export interface CertificateAuthority {
-  readonly cert: x509.X509Certificate;
+  /** The certificate as DER. */
+  readonly certDer: Uint8Array;
   readonly certPem: Uint8Array;
   /** Non-extractable: the CA key can sign, and can never be exported, even by icecore itself. */
   readonly privateKey: CryptoKey;
   readonly notAfter: Date;
+  /** The CA's subject, every leaf's issuer. */
+  readonly subject: Name;
+  /** Its subject key identifier, every leaf's authority key identifier. */
+  readonly keyIdentifier: ArrayBuffer;
 }
 
 export interface ServerIdentity {
-  readonly cert: x509.X509Certificate;
+  readonly certDer: Uint8Array;
   readonly certPem: Uint8Array;
   readonly keyPem: Uint8Array;
   readonly notAfter: Date;
@@ -26,7 +49,7 @@ export interface ServerIdentity {
 
 /** A client leaf (EKU clientAuth) for a public key, whoever generated it (SPEC §3). */
 export interface ClientCertificate {
-  readonly cert: x509.X509Certificate;
+  readonly certDer: Uint8Array;
   readonly certPem: Uint8Array;
   readonly clientId: string;
   readonly commonName: string;
@@ -34,6 +57,8 @@ export interface ClientCertificate {
   readonly notAfter: Date;
   /** Public key, kept so the signature layer can verify this client's requests. */
   readonly publicKey: CryptoKey;
+  /** The certificate's SubjectPublicKeyInfo (DER): which key it certifies. */
+  readonly spkiDer: Uint8Array;
 }
 
 /** A client leaf whose key icecore generated: the one that crosses the handoff, once (SPEC §4). */
@@ -60,65 +85,60 @@ export async function mintAuthority(opts: { lifetimeMs?: number; commonName?: st
   const lifetime = Math.min(opts.lifetimeMs ?? CA_MAX_LIFETIME_MS, CA_MAX_LIFETIME_MS);
   const keys = await generateKeyPair(false);
   const notAfter = new Date(now + lifetime);
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerialHex(),
-    name: `CN=${opts.commonName ?? "icecore local CA"}`,
+  const subject = commonNameOf(opts.commonName ?? "icecore local CA");
+  const key = await certifiedKeyOf(keys.publicKey);
+  const certDer = await signCertificate({
+    serialNumber: randomSerial(),
+    issuer: subject,
+    subject,
     notBefore: new Date(now - BACKDATE_MS),
     notAfter,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
+    subjectKey: key,
+    // RFC 5280 §4.2.1.9/§4.2.1.3: a CA that cannot certify another CA (pathLen 0); it signs certificates (and CRLs).
+    extensions: [basicConstraints({ pathLength: 0 }), keyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign), subjectKeyIdentifier(key)],
+    signingKey: keys.privateKey,
   });
-  return { cert, certPem: certificatePem(cert), privateKey: keys.privateKey, notAfter };
+  return { certDer, certPem: certificatePem(certDer), privateKey: keys.privateKey, notAfter, subject, keyIdentifier: key.keyIdentifier };
 }
 
 async function issueLeaf(
   ca: CertificateAuthority,
-  subject: string,
+  commonName: string,
   purpose: string,
-  extra: x509.Extension[],
-  publicKey: CryptoKey,
+  extra: Extension[],
+  subjectKey: CertifiedKey,
   opts: LeafOptions,
-): Promise<{ cert: x509.X509Certificate; notBefore: Date; notAfter: Date }> {
+): Promise<{ certDer: Uint8Array; notBefore: Date; notAfter: Date }> {
   const now = Date.now();
   const notBefore = opts.notBefore ?? new Date(now - BACKDATE_MS);
   // A leaf never outlives its issuer: a client would refuse the chain after the CA expires anyway.
   const notAfter = opts.notAfter ?? new Date(Math.min(now + opts.ttlMs, ca.notAfter.getTime()));
-  const cert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialHex(),
-    subject,
-    issuer: ca.cert.subjectName,
+  const certDer = await signCertificate({
+    serialNumber: randomSerial(),
+    issuer: ca.subject,
+    subject: commonNameOf(commonName),
     notBefore,
     notAfter,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    publicKey,
-    signingKey: ca.privateKey,
+    subjectKey,
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension(opts.extendedKeyUsage ?? [purpose], false),
-      await x509.SubjectKeyIdentifierExtension.create(publicKey),
-      await x509.AuthorityKeyIdentifierExtension.create(ca.cert, false),
+      basicConstraints(null),
+      keyUsage(KeyUsageFlags.digitalSignature),
+      extendedKeyUsage(opts.extendedKeyUsage ?? [purpose]),
+      subjectKeyIdentifier(subjectKey),
+      authorityKeyIdentifier(ca.keyIdentifier),
       ...extra,
     ],
+    signingKey: ca.privateKey,
   });
-  return { cert, notBefore, notAfter };
+  return { certDer, notBefore, notAfter };
 }
 
 /** SPEC §3: SAN IP 127.0.0.1, IP ::1, DNS localhost; EKU serverAuth. */
 export async function mintServerIdentity(ca: CertificateAuthority, opts: LeafOptions): Promise<ServerIdentity> {
-  const san = new x509.SubjectAlternativeNameExtension([
-    { type: "ip", value: "127.0.0.1" },
-    { type: "ip", value: "::1" },
-    { type: "dns", value: "localhost" },
-  ]);
+  const san = subjectAltName([{ ip: "127.0.0.1" }, { ip: "::1" }, { dns: "localhost" }]);
   const keys = await generateKeyPair(true);
-  const { cert, notAfter } = await issueLeaf(ca, "CN=icecore server", x509.ExtendedKeyUsage.serverAuth, [san], keys.publicKey, opts);
-  return { cert, certPem: certificatePem(cert), keyPem: await privateKeyPem(keys.privateKey), notAfter };
+  const { certDer, notAfter } = await issueLeaf(ca, "icecore server", KEY_PURPOSE.serverAuth, [san], await certifiedKeyOf(keys.publicKey), opts);
+  return { certDer, certPem: certificatePem(certDer), keyPem: await privateKeyPem(keys.privateKey), notAfter };
 }
 
 /**
@@ -129,8 +149,9 @@ export async function mintServerIdentity(ca: CertificateAuthority, opts: LeafOpt
 export async function issueClientCertificate(ca: CertificateAuthority, publicKey: CryptoKey, serial: number, opts: LeafOptions): Promise<ClientCertificate> {
   assertP256(publicKey, "ECDSA", "a client's public key");
   const commonName = `icecore-client-${serial}`;
-  const { cert, notBefore, notAfter } = await issueLeaf(ca, `CN=${commonName}`, x509.ExtendedKeyUsage.clientAuth, [], publicKey, opts);
-  return { cert, certPem: certificatePem(cert), clientId: clientIdOf(cert.rawData), commonName, notBefore, notAfter, publicKey };
+  const [subjectKey, spki] = await Promise.all([certifiedKeyOf(publicKey), crypto.subtle.exportKey("spki", publicKey)]);
+  const { certDer, notBefore, notAfter } = await issueLeaf(ca, commonName, KEY_PURPOSE.clientAuth, [], subjectKey, opts);
+  return { certDer, certPem: certificatePem(certDer), clientId: clientIdOf(certDer), commonName, notBefore, notAfter, publicKey, spkiDer: new Uint8Array(spki) };
 }
 
 /** A client leaf with a key icecore generates (the handoff's, SPEC §4). */

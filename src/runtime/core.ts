@@ -26,8 +26,8 @@ export interface CoreOptions {
   /** The child's command; `--pipe-name <name>` is appended. */
   child: string[];
   platform: Platform;
-  /** The allow-listed commands (SPEC §6), already loaded and checked. */
-  catalogue: Catalogue;
+  /** The allow-listed commands (SPEC §6), already loaded and checked; absent: the built-ins. */
+  catalogue?: Catalogue;
   elevateWith: ElevateWith;
   logger: Logger;
   audit: AuditLog;
@@ -55,7 +55,7 @@ export async function runCore(options: CoreOptions): Promise<CoreOutcome> {
   const core = await startCoreServices({
     port: options.port,
     certTtlMs: options.certTtlMs,
-    catalogue: options.catalogue,
+    ...(options.catalogue ? { catalogue: options.catalogue } : {}),
     elevateWith: options.elevateWith,
     logger,
     audit,

@@ -1,13 +1,15 @@
 /**
  * The Core's long-lived parts, started in one call: the CA and the server's TLS identity, the
- * API port (bound, answering 503 until served), the identity service, jobs and commands. The API
- * app itself is imported and attached by `serveApi()`, after the first handoff (SPEC §5: nothing
- * is served before it; and nothing the handoff does not need is loaded before it).
+ * API port (bound, answering 503 until served), the identity service and jobs. The commands
+ * (the catalogue, its schemas, CommandService) and the API app are imported and built by
+ * `serveApi()`, after the first handoff (SPEC §5: nothing is served before it; and nothing the
+ * handoff does not need is loaded before it).
  */
 import { mintAuthority, mintServerIdentity, type CertificateAuthority } from "../pki/authority.ts";
 import { listenTls, type ApiServer } from "../api/server.ts";
 import { mintServerKey, type ServerKey } from "../api/server-key.ts";
-import { CommandService, createConcurrencyLimiter, JobManager, type Catalogue, type ElevateWith } from "../commands/index.ts";
+import { JobManager } from "../commands/jobs.ts";
+import type { Catalogue, CommandService, ElevateWith } from "../commands/index.ts";
 import { IdentityService } from "../identity/service.ts";
 import type { ConsoleAsset } from "../api/routes/console.ts";
 import type { ReplayCache } from "../api/replay-cache.ts";
@@ -18,7 +20,8 @@ import type { BundleParts } from "../handoff/bundle.ts";
 export interface CoreServicesOptions {
   port: number;
   certTtlMs: number;
-  catalogue: Catalogue;
+  /** The allow-listed commands; absent: the built-in catalogue, built when the API is first served. */
+  catalogue?: Catalogue;
   elevateWith: ElevateWith;
   logger: Logger;
   audit: AuditLog;
@@ -40,7 +43,6 @@ export interface CoreServices {
   readonly ca: CertificateAuthority;
   readonly api: ApiServer;
   readonly identity: IdentityService;
-  readonly commands: CommandService;
   readonly jobs: JobManager;
   readonly serverKey: ServerKey;
   /** What every bundle carries besides the child's own certificate and key. */
@@ -84,15 +86,18 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
     },
     onLeafRevoked: (leaf) => logger.event("client_revoked", { child_id: leaf.childId, client_id: leaf.clientId, reason: leaf.revokeReason }),
   });
-  const commands = new CommandService({
-    catalogue: options.catalogue,
-    elevateWith: options.elevateWith,
-    audit,
-    jobs,
-    limiter: createConcurrencyLimiter(),
-    logger,
-    ...(options.orphanGuard ? { guard: options.orphanGuard } : {}),
-  });
+  const commandService = async (): Promise<CommandService> => {
+    const { CommandService, createConcurrencyLimiter, builtinCatalogue } = await import("../commands/index.ts");
+    return new CommandService({
+      catalogue: options.catalogue ?? builtinCatalogue(),
+      elevateWith: options.elevateWith,
+      audit,
+      jobs,
+      limiter: createConcurrencyLimiter(),
+      logger,
+      ...(options.orphanGuard ? { guard: options.orphanGuard } : {}),
+    });
+  };
 
   let replayCache: ReplayCache | null = null;
   let serving: Promise<void> | null = null;
@@ -100,8 +105,9 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
     if (serving) return serving;
     // From the first delivery on, a request waits for the app rather than getting 503.
     const app = (async () => {
-      const [{ createApp }, consoleAssets] = await Promise.all([
+      const [{ createApp }, commands, consoleAssets] = await Promise.all([
         import("../api/app.ts"),
+        commandService(),
         typeof options.consoleAssets === "function" ? options.consoleAssets() : options.consoleAssets,
       ]);
       const built = createApp({
@@ -128,7 +134,6 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
     ca,
     api,
     identity,
-    commands,
     jobs,
     serverKey,
     bundle: { caCertPem: ca.certPem, apiUrl: api.url, serverKey: serverKey.publicJwk },

@@ -8,14 +8,16 @@
  * refusal test pass.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { constants as cryptoConstants } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect as netConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mintAuthority, mintClientIdentity, type CertificateAuthority } from "../../src/pki/authority.ts";
-import { x509 } from "../../src/pki/x509.ts";
+import { parsedCertificate, x509 } from "../support/x509.ts";
 import { decodeBundle, encodeBundle } from "../../src/handoff/bundle.ts";
 import { createCoreClient } from "../../src/client/core-client.ts";
+import { SSL_OP_NO_TICKET } from "../../src/api/server.ts";
 import {
   HOUR_MS,
   mapLimited,
@@ -71,9 +73,9 @@ describe("mTLS on the Core API (SPEC §8.3)", () => {
   test("a certificate from another CA with the same names is refused on every one of 1,000 attempts", async () => {
     const rogueCa = await mintAuthority({ commonName: "icecore local CA" });
     const rogue = await mintClientIdentity(rogueCa, 1, { ttlMs: HOUR_MS });
-    expect(rogue.cert.subject).toBe(fx.client.cert.subject);
-    expect(rogue.cert.issuer).toBe(fx.client.cert.issuer);
-    expect(rogueCa.cert.subject).toBe(fx.ca.cert.subject);
+    expect(parsedCertificate(rogue).subject).toBe(parsedCertificate(fx.client).subject);
+    expect(parsedCertificate(rogue).issuer).toBe(parsedCertificate(fx.client).issuer);
+    expect(parsedCertificate(rogueCa).subject).toBe(parsedCertificate(fx.ca).subject);
     const rogueTls = tlsMaterialOf(rogue);
 
     const ATTEMPTS = 1000;
@@ -100,7 +102,7 @@ describe("mTLS on the Core API (SPEC §8.3)", () => {
   // Guards: the server checks the certificate's PURPOSE (EKU clientAuth), not only its issuer.
   test("a CA-signed certificate with EKU serverAuth only is refused", async () => {
     const wrongPurpose = await mintClientIdentity(fx.ca, 2, { ttlMs: HOUR_MS, extendedKeyUsage: [x509.ExtendedKeyUsage.serverAuth] });
-    const eku = wrongPurpose.cert.getExtension(x509.ExtendedKeyUsageExtension);
+    const eku = parsedCertificate(wrongPurpose).getExtension(x509.ExtendedKeyUsageExtension);
     expect(eku?.usages).toEqual([x509.ExtendedKeyUsage.serverAuth]);
     expectRefused(await tlsRequest({ port: fx.port, ca: fx.caPem, ...tlsMaterialOf(wrongPurpose) }), "serverAuth-only certificate");
     // The server's own certificate is CA-signed too, and serverAuth-only: it must not work as a client.
@@ -111,15 +113,20 @@ describe("mTLS on the Core API (SPEC §8.3)", () => {
   test("an expired client certificate (notAfter in the past) is refused", async () => {
     const now = Date.now();
     const expired = await mintClientIdentity(fx.ca, 3, { ttlMs: HOUR_MS, notBefore: new Date(now - 2 * HOUR_MS), notAfter: new Date(now - 60_000) });
-    expect(expired.cert.notAfter.getTime()).toBeLessThan(now);
+    expect(parsedCertificate(expired).notAfter.getTime()).toBeLessThan(now);
     expectRefused(await tlsRequest({ port: fx.port, ca: fx.caPem, ...tlsMaterialOf(expired) }), "expired certificate");
   });
 
   test("a not-yet-valid client certificate (notBefore in the future) is refused", async () => {
     const now = Date.now();
     const early = await mintClientIdentity(fx.ca, 4, { ttlMs: HOUR_MS, notBefore: new Date(now + HOUR_MS), notAfter: new Date(now + 2 * HOUR_MS) });
-    expect(early.cert.notBefore.getTime()).toBeGreaterThan(now);
+    expect(parsedCertificate(early).notBefore.getTime()).toBeGreaterThan(now);
     expectRefused(await tlsRequest({ port: fx.port, ca: fx.caPem, ...tlsMaterialOf(early) }), "not-yet-valid certificate");
+  });
+
+  // Guards: the value listenTls passes as secureOptions is OpenSSL's "no session tickets" bit.
+  test("SSL_OP_NO_TICKET is node:crypto's constant", () => {
+    expect(SSL_OP_NO_TICKET).toBe(cryptoConstants.SSL_OP_NO_TICKET);
   });
 
   // Guards: SPEC §3 "the old client_id stays valid until its own expiry, then is refused", and
@@ -137,7 +144,7 @@ describe("mTLS on the Core API (SPEC §8.3)", () => {
       expect(first.status).toBe(200);
 
       // X.509 times have one-second precision: wait until the certificate is certainly expired.
-      await Bun.sleep(Math.max(0, shortLived.cert.notAfter.getTime() - Date.now()) + 1500);
+      await Bun.sleep(Math.max(0, parsedCertificate(shortLived).notAfter.getTime() - Date.now()) + 1500);
       // Control: a full handshake with the expired certificate is refused.
       expectRefused(await tlsRequest({ port: fx.port, ca: fx.caPem, ...tlsMaterialOf(shortLived), tls: pinned }), "expired certificate, full handshake");
 

@@ -134,7 +134,7 @@ describe("renewal grace", () => {
     const handoff = await leafCert(clock.now);
     registry.addLeaf(child.childId, handoff);
     registry.signed(registry.addLeaf(child.childId, await leafCert(clock.now)).clientId);
-    const spki = Buffer.from(handoff.cert.publicKey.rawData).toString("hex");
+    const spki = Buffer.from(handoff.spkiDer).toString("hex");
     expect(registry.holdsKey(child.childId, spki)).toBe(true);
     expect(registry.holdsKey(other.childId, spki)).toBe(false);
   });

@@ -134,7 +134,7 @@ describe("renew", () => {
     const { certificate, leaf } = await service.renew(identity.clientId, jwk);
     expect(leaf.childId).toBe(child.childId);
     expect(leaf.clientId).not.toBe(identity.clientId);
-    expect(Buffer.from(certificate.cert.publicKey.rawData).toString("hex")).toBe(spki);
+    expect(Buffer.from(certificate.spkiDer).toString("hex")).toBe(spki);
     expect(service.registry.isCurrent(leaf.clientId)).toBe(true);
     expect(service.registry.lookup(identity.clientId)!.graceUntil).not.toBeNull();
     expect(renewed.map(([l, p]) => [l.clientId, p?.clientId])).toEqual([[leaf.clientId, identity.clientId]]);

@@ -3,8 +3,10 @@
  * format, and the JSON format still carries the exact value. Through the executable:
  * test/e2e/attack-small.test.ts.
  */
-import { expect, test } from "bun:test";
-import { createLogger } from "../../src/log/logger.ts";
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { createLogger, GROUP_LINES } from "../../src/log/logger.ts";
+import { track } from "../support/reaper.ts";
 
 const HOSTILE: Record<string, string> = {
   nul: "\u0000",
@@ -46,4 +48,65 @@ test("plain values stay as they were: unquoted in text, unchanged in JSON", () =
   expect(logged("text", "two words")).toBe('icecore: probe value="two words"');
   expect(JSON.parse(logged("json", "héllo ✓ 中文")).value).toBe("héllo ✓ 中文");
   expect(logged("json", "héllo ✓ 中文")).toContain("héllo ✓ 中文");
+});
+
+describe("grouped lines (the per-request line, written together)", () => {
+  /** A logger whose writes are recorded as they happen, each write being one write(2) to stderr. */
+  function recorder() {
+    const writes: string[] = [];
+    let wake: (() => void) | null = null;
+    const logger = createLogger("json", (text) => {
+      writes.push(text);
+      wake?.();
+    }, { grouped: ["request"] });
+    const nextWrite = () => new Promise<void>((resolve) => (wake = resolve));
+    const lines = () => writes.flatMap((w) => w.split("\n")).map((l) => JSON.parse(l) as { event: string; n?: number });
+    return { logger, writes, nextWrite, lines };
+  }
+
+  // Guards: GROUP_MS: a lone request line is not held back for long.
+  test("a request line is written shortly after, without another event to push it", async () => {
+    const r = recorder();
+    const written = r.nextWrite();
+    r.logger.event("request", { n: 1 });
+    expect(r.writes).toEqual([]);
+    await written;
+    expect(r.lines()).toEqual([expect.objectContaining({ event: "request", n: 1 })]);
+  });
+
+  // Guards: GROUP_LINES: under load the lines go out in groups of that many, one write each.
+  test(`${GROUP_LINES} pending lines are written at once, in one write`, () => {
+    const r = recorder();
+    for (let n = 0; n < GROUP_LINES; n++) r.logger.event("request", { n });
+    expect(r.writes).toHaveLength(1);
+    expect(r.lines().map((l) => l.n)).toEqual(Array.from({ length: GROUP_LINES }, (_, n) => n));
+  });
+
+  // Guards: the flush before any other event: the log keeps the order events happened in.
+  test("another event writes the pending lines first, so the order is kept", () => {
+    const r = recorder();
+    r.logger.event("request", { n: 1 });
+    r.logger.event("request", { n: 2 });
+    r.logger.event("shutdown", { n: 3 });
+    expect(r.lines().map((l) => [l.event, l.n])).toEqual([
+      ["request", 1],
+      ["request", 2],
+      ["shutdown", 3],
+    ]);
+  });
+
+  // Guards: the exit hook: a clean exit loses no line, whatever the timer.
+  test("lines pending when the process exits are written before it ends", async () => {
+    const script = `
+      import { createLogger } from ${JSON.stringify(join(import.meta.dir, "../../src/log/logger.ts"))};
+      const logger = createLogger("json", undefined, { grouped: ["request"] });
+      for (let n = 0; n < 10; n++) logger.event("request", { n });
+      process.exit(3);
+    `;
+    const proc = track(Bun.spawn([process.execPath, "-e", script], { stdout: "ignore", stderr: "pipe" }));
+    const [status, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+    expect(status).toBe(3);
+    const lines = err.trim().split("\n").map((l) => JSON.parse(l) as { event: string; n: number });
+    expect(lines.map((l) => l.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
 });

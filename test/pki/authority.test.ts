@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  BACKDATE_MS,
   CA_MAX_LIFETIME_MS,
   mintAuthority,
   mintClientIdentity,
@@ -19,7 +20,7 @@ import {
   type ServerIdentity,
 } from "../../src/pki/authority.ts";
 import { clientIdOf } from "../../src/pki/client-id.ts";
-import { x509 } from "../../src/pki/x509.ts";
+import { parsedCertificate, x509 } from "../support/x509.ts";
 import { PKCS8_BEGIN } from "../support/paths.ts";
 
 const HOUR = 3600_000;
@@ -70,7 +71,7 @@ function certFile(name: string, pem: Uint8Array | string): string {
 describe("the CA (SPEC §3)", () => {
   // Guards: the CA shape: P-256, CA:true with pathLen 0 (it cannot mint sub-CAs), keyCertSign.
   test("is ECDSA P-256, basicConstraints CA:true pathLen 0 critical, keyUsage keyCertSign critical, self-signed", async () => {
-    const cert = ca.cert;
+    const cert = parsedCertificate(ca);
     expect(cert.publicKey.algorithm).toMatchObject({ name: "ECDSA", namedCurve: "P-256" });
     expect(cert.signatureAlgorithm).toMatchObject({ name: "ECDSA", hash: { name: "SHA-256" } });
     const bc = cert.getExtension(x509.BasicConstraintsExtension);
@@ -101,12 +102,12 @@ describe("the CA (SPEC §3)", () => {
   test("lifetime is capped at 30 days, whatever is asked", async () => {
     expect(CA_MAX_LIFETIME_MS).toBe(30 * DAY);
     const now = Date.now();
-    expect(ca.cert.notAfter.getTime()).toBeLessThanOrEqual(now + 30 * DAY);
+    expect(parsedCertificate(ca).notAfter.getTime()).toBeLessThanOrEqual(now + 30 * DAY);
     const greedy = await mintAuthority({ lifetimeMs: 365 * DAY });
-    expect(greedy.cert.notAfter.getTime()).toBeLessThanOrEqual(Date.now() + 30 * DAY);
-    expect(greedy.cert.notAfter.getTime()).toBeGreaterThan(Date.now() + 30 * DAY - SLACK_MS);
+    expect(parsedCertificate(greedy).notAfter.getTime()).toBeLessThanOrEqual(Date.now() + 30 * DAY);
+    expect(parsedCertificate(greedy).notAfter.getTime()).toBeGreaterThan(Date.now() + 30 * DAY - SLACK_MS);
     const short = await mintAuthority({ lifetimeMs: 2 * HOUR });
-    expect(Math.abs(short.cert.notAfter.getTime() - (Date.now() + 2 * HOUR))).toBeLessThan(SLACK_MS);
+    expect(Math.abs(parsedCertificate(short).notAfter.getTime() - (Date.now() + 2 * HOUR))).toBeLessThan(SLACK_MS);
   });
 
   test("openssl agrees: CA:TRUE, pathlen:0, critical; Certificate Sign", () => {
@@ -122,7 +123,7 @@ describe("the CA (SPEC §3)", () => {
 describe("the server leaf (SPEC §3)", () => {
   // Guards: SANs exactly the three loopback names (no wildcard, nothing a rebinding name could match).
   test("SANs are exactly IP 127.0.0.1, IP ::1, DNS localhost", () => {
-    const san = server.cert.getExtension(x509.SubjectAlternativeNameExtension);
+    const san = parsedCertificate(server).getExtension(x509.SubjectAlternativeNameExtension);
     expect(san).not.toBeNull();
     const names = san!.names.toJSON().map((n) => ({ type: n.type, value: n.value }));
     expect(names).toHaveLength(3);
@@ -144,11 +145,11 @@ describe("the server leaf (SPEC §3)", () => {
 
   // Guards: purpose separation (the server certificate cannot be used as a client one).
   test("EKU is serverAuth only; not a CA; issued by our CA", async () => {
-    const eku = server.cert.getExtension(x509.ExtendedKeyUsageExtension);
+    const eku = parsedCertificate(server).getExtension(x509.ExtendedKeyUsageExtension);
     expect(eku?.usages).toEqual([x509.ExtendedKeyUsage.serverAuth]);
-    expect(server.cert.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
-    expect(server.cert.issuer).toBe(ca.cert.subject);
-    expect(await server.cert.verify({ publicKey: ca.cert.publicKey, signatureOnly: true })).toBe(true);
+    expect(parsedCertificate(server).getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
+    expect(parsedCertificate(server).issuer).toBe(parsedCertificate(ca).subject);
+    expect(await parsedCertificate(server).verify({ publicKey: parsedCertificate(ca).publicKey, signatureOnly: true })).toBe(true);
   });
 
   test("openssl verify: valid for sslserver with IP 127.0.0.1 / ::1 / localhost, NOT for sslclient", () => {
@@ -170,11 +171,11 @@ describe("the client leaf (SPEC §3)", () => {
   // Guards: the subject naming rule and purpose separation.
   test("CN is icecore-client-<n>, EKU is clientAuth only, not a CA", () => {
     expect(client.commonName).toBe("icecore-client-7");
-    expect(client.cert.subject).toBe("CN=icecore-client-7");
-    const eku = client.cert.getExtension(x509.ExtendedKeyUsageExtension);
+    expect(parsedCertificate(client).subject).toBe("CN=icecore-client-7");
+    const eku = parsedCertificate(client).getExtension(x509.ExtendedKeyUsageExtension);
     expect(eku?.usages).toEqual([x509.ExtendedKeyUsage.clientAuth]);
-    expect(client.cert.getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
-    expect(client.cert.publicKey.algorithm).toMatchObject({ name: "ECDSA", namedCurve: "P-256" });
+    expect(parsedCertificate(client).getExtension(x509.BasicConstraintsExtension)?.ca).toBe(false);
+    expect(parsedCertificate(client).publicKey.algorithm).toMatchObject({ name: "ECDSA", namedCurve: "P-256" });
   });
 
   test("openssl verify: valid for sslclient, NOT for sslserver, NOT under another CA", async () => {
@@ -194,15 +195,15 @@ describe("the client leaf (SPEC §3)", () => {
 
   // Guards: the SPEC §3 definition of client_id (the signature layer keys clients by it).
   test("client_id is the lowercase hex SHA-256 of the certificate's DER, computed independently", () => {
-    const fromRaw = createHash("sha256").update(new Uint8Array(client.cert.rawData)).digest("hex");
+    const fromRaw = createHash("sha256").update(new Uint8Array(parsedCertificate(client).rawData)).digest("hex");
     const fromPem = createHash("sha256").update(derOfPem(text(client.certPem), "CERTIFICATE")).digest("hex");
     const fromNode = createHash("sha256").update(new NodeX509(text(client.certPem)).raw).digest("hex");
     expect(client.clientId).toMatch(/^[0-9a-f]{64}$/);
     expect(client.clientId).toBe(fromRaw);
     expect(client.clientId).toBe(fromPem);
     expect(client.clientId).toBe(fromNode);
-    expect(clientIdOf(client.cert.rawData)).toBe(fromRaw);
-    expect(clientIdOf(new Uint8Array(client.cert.rawData))).toBe(fromRaw);
+    expect(clientIdOf(parsedCertificate(client).rawData)).toBe(fromRaw);
+    expect(clientIdOf(new Uint8Array(parsedCertificate(client).rawData))).toBe(fromRaw);
   });
 
   // Guards: the handed-off key is usable by the child and belongs to ITS certificate.
@@ -213,11 +214,11 @@ describe("the client leaf (SPEC §3)", () => {
     const privateKey = await crypto.subtle.importKey("pkcs8", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
     const message = crypto.getRandomValues(new Uint8Array(64));
     const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, message);
-    const certKey = await client.cert.publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"]);
+    const certKey = await parsedCertificate(client).publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"]);
     expect(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, certKey, signature, message)).toBe(true);
     // Negative control: another client's certificate does not verify it.
     const other = await mintClientIdentity(ca, 8, { ttlMs: HOUR });
-    const otherKey = await other.cert.publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"]);
+    const otherKey = await parsedCertificate(other).publicKey.export({ name: "ECDSA", namedCurve: "P-256" }, ["verify"]);
     expect(await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, otherKey, signature, message)).toBe(false);
     // Independent check with node:crypto: the key's public half is the certificate's.
     const fromKey = createPublicKey({ key: pem, format: "pem" }).export({ type: "spki", format: "der" });
@@ -235,15 +236,56 @@ describe("the client leaf (SPEC §3)", () => {
   });
 });
 
+describe("key identifiers (RFC 5280 §4.2.1.1, §4.2.1.2)", () => {
+  const sha1 = (bytes: ArrayBuffer) => createHash("sha1").update(new Uint8Array(bytes)).digest("hex");
+  const subjectKeyId = (c: { certDer: Uint8Array }) => parsedCertificate(c).getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+
+  // Guards: SKI on every certificate (method 1: SHA-1 of the public key's bits), AKI = the CA's SKI.
+  test("SKI is the SHA-1 of each certificate's public key; every leaf's AKI is the CA's SKI", async () => {
+    for (const minted of [ca, server, client]) {
+      const parsed = parsedCertificate(minted);
+      const spki = new Uint8Array(parsed.publicKey.rawData);
+      // The BIT STRING's value is the last 65 octets of a P-256 SubjectPublicKeyInfo (the uncompressed point).
+      expect(subjectKeyId(minted)).toBe(sha1(spki.slice(-65).buffer));
+    }
+    for (const leaf of [server, client]) {
+      const aki = parsedCertificate(leaf).getExtension(x509.AuthorityKeyIdentifierExtension);
+      expect(aki?.keyId).toBe(subjectKeyId(ca));
+      expect(aki?.critical).toBe(false);
+    }
+    expect(parsedCertificate(ca).getExtension(x509.AuthorityKeyIdentifierExtension)).toBeNull();
+  });
+
+  test("openssl agrees: the leaf's Authority Key Identifier is the CA's Subject Key Identifier", () => {
+    if (OPENSSL === null) return;
+    const ski = /X509v3 Subject Key Identifier:\s+([0-9A-F:]+)/;
+    const aki = /X509v3 Authority Key Identifier:\s+(?:keyid:)?([0-9A-F:]+)/;
+    const caText = openssl(["x509", "-noout", "-text"], ca.certPem).out;
+    const caSki = ski.exec(caText)?.[1];
+    expect(caSki).toMatch(/^([0-9A-F]{2}:){19}[0-9A-F]{2}$/);
+    for (const leaf of [server, client]) {
+      const leafText = openssl(["x509", "-noout", "-text"], leaf.certPem).out;
+      expect(aki.exec(leafText)?.[1]).toBe(caSki!);
+      expect(ski.exec(leafText)?.[1]).toMatch(/^([0-9A-F]{2}:){19}[0-9A-F]{2}$/);
+      expect(leafText).toMatch(/X509v3 Basic Constraints: critical\s+CA:FALSE/);
+      expect(leafText).toMatch(/X509v3 Key Usage: critical\s+Digital Signature\n/);
+    }
+  });
+});
+
 describe("serials and validity (SPEC §3)", () => {
-  // Guards: randomSerialHex: 16 random bytes, positive (RFC 5280 §4.1.2.2), never repeated.
+  // Guards: randomSerial: 16 random bytes, positive (RFC 5280 §4.1.2.2), never repeated.
   test("serials are 16 bytes, positive and distinct across 200 mints", async () => {
-    const serials: string[] = [ca.cert.serialNumber];
+    const serials: string[] = [parsedCertificate(ca).serialNumber];
     const cas = await Promise.all(Array.from({ length: 10 }, () => mintAuthority()));
-    for (const other of cas) serials.push(other.cert.serialNumber);
+    for (const other of cas) serials.push(parsedCertificate(other).serialNumber);
     for (let i = 0; i < 190; i += 10) {
       const batch = await Promise.all(Array.from({ length: 10 }, (_, j) => mintClientIdentity(ca, 100 + i + j, { ttlMs: HOUR })));
-      for (const leaf of batch) serials.push(leaf.cert.serialNumber);
+      for (const leaf of batch) serials.push(parsedCertificate(leaf).serialNumber);
+      // Each signature is a DER ECDSA-Sig-Value OpenSSL accepts (it refuses a non-minimal
+      // INTEGER); across 190 leaves some r or s has its high bit set or a leading zero octet.
+      const caKey = new NodeX509(text(ca.certPem)).publicKey;
+      for (const leaf of batch) expect(new NodeX509(text(leaf.certPem)).verify(caKey)).toBe(true);
     }
     expect(serials.length).toBeGreaterThanOrEqual(200);
     for (const serial of serials) {
@@ -268,20 +310,24 @@ describe("serials and validity (SPEC §3)", () => {
   // Guards: the leaf lifetime is --cert-ttl, and it never outlives its CA.
   test("leaf notAfter = now + ttl (± a few seconds), notBefore not in the future", () => {
     for (const leaf of [server, client]) {
-      expect(Math.abs(leaf.cert.notAfter.getTime() - (mintedAt + DAY))).toBeLessThan(SLACK_MS);
-      expect(leaf.cert.notBefore.getTime()).toBeLessThanOrEqual(Date.now());
-      expect(leaf.cert.notAfter.getTime()).toBeLessThanOrEqual(ca.cert.notAfter.getTime());
+      expect(Math.abs(parsedCertificate(leaf).notAfter.getTime() - (mintedAt + DAY))).toBeLessThan(SLACK_MS);
+      expect(parsedCertificate(leaf).notBefore.getTime()).toBeLessThanOrEqual(Date.now());
+      expect(parsedCertificate(leaf).notAfter.getTime()).toBeLessThanOrEqual(parsedCertificate(ca).notAfter.getTime());
     }
-    expect(Math.abs(client.notAfter.getTime() - client.cert.notAfter.getTime())).toBeLessThan(1000);
-    expect(Math.abs(client.notBefore.getTime() - client.cert.notBefore.getTime())).toBeLessThan(1000);
+    expect(Math.abs(client.notAfter.getTime() - parsedCertificate(client).notAfter.getTime())).toBeLessThan(1000);
+    // Back-dated by BACKDATE_MS, so a peer whose clock lags a little still accepts them.
+    for (const minted of [ca, server, client]) {
+      expect(Math.abs(parsedCertificate(minted).notBefore.getTime() - (mintedAt - BACKDATE_MS))).toBeLessThan(SLACK_MS);
+    }
+    expect(Math.abs(client.notBefore.getTime() - parsedCertificate(client).notBefore.getTime())).toBeLessThan(1000);
   });
 
   test("a leaf asked to outlive its CA ends with the CA", async () => {
     const shortCa = await mintAuthority({ lifetimeMs: HOUR });
     const leaf = await mintClientIdentity(shortCa, 1, { ttlMs: 30 * DAY });
     const srv = await mintServerIdentity(shortCa, { ttlMs: 30 * DAY });
-    expect(leaf.cert.notAfter.getTime()).toBeLessThanOrEqual(shortCa.cert.notAfter.getTime());
-    expect(srv.cert.notAfter.getTime()).toBeLessThanOrEqual(shortCa.cert.notAfter.getTime());
+    expect(parsedCertificate(leaf).notAfter.getTime()).toBeLessThanOrEqual(parsedCertificate(shortCa).notAfter.getTime());
+    expect(parsedCertificate(srv).notAfter.getTime()).toBeLessThanOrEqual(parsedCertificate(shortCa).notAfter.getTime());
     expect(leaf.notAfter.getTime()).toBeLessThanOrEqual(shortCa.notAfter.getTime());
     if (OPENSSL === null) return;
     // openssl at a time after the CA's end but before what the leaf asked for: refused.

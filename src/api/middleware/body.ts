@@ -114,7 +114,10 @@ export function readBody(opts: { maxBytes?: number } = {}) {
     if (mediaType === null) throw unsupported("bodies must be application/json or application/jose (a compact JWE)");
     if (declared !== null && declared > maxBytes) throw tooLarge(maxBytes);
 
-    const raw = await readLimited(req.body, maxBytes);
+    // With a declared length (and no Transfer-Encoding, which would override it, RFC 9112 §6.3)
+    // the HTTP/1.1 framing itself bounds the body to that many bytes, already checked against
+    // maxBytes: read it whole. Otherwise count while reading.
+    const raw = declared !== null && !req.headers.has("transfer-encoding") ? new Uint8Array(await req.arrayBuffer()) : await readLimited(req.body, maxBytes);
     c.set("rawBody", raw);
     c.set("bodyMediaType", raw.length === 0 ? null : mediaType);
     return next();

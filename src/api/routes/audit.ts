@@ -4,24 +4,22 @@
  * requests, shutdown), never another child's. Records never hold args or output.
  */
 import { Hono } from "hono";
-import { describeRoute } from "hono-openapi";
 import type { AuditLog } from "../../audit/audit-log.ts";
 import { callerOf, validQuery, type RequestChecks } from "../request-checks.ts";
-import { CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, jsonResponse, problem } from "../route-docs.ts";
+import { CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, jsonResponse, problem, documented } from "../route-docs.ts";
 import { AuditPageSchema, AuditQuerySchema } from "../schemas.ts";
 import type { SignatureVariables } from "../middleware/signature.ts";
 
 export function auditRoutes({ audit, checks }: { audit: Pick<AuditLog, "recent">; checks: RequestChecks }) {
   return new Hono<{ Variables: SignatureVariables }>().get(
     "/v1/audit",
-    describeRoute({
+    documented({
       operationId: "audit",
       summary: "The most recent audit records (never args or output)",
       tags: ["audit"],
       ...SIGNED,
       responses: { "200": jsonResponse("newest first", AuditPageSchema), "422": problem("limit is not 1–1000"), ...SIGNED_PROBLEMS, ...CHECK_PROBLEMS },
-    }),
-    checks.signed,
+    }, checks.signed),
     validQuery(AuditQuerySchema),
     (c) => {
       const { childId } = callerOf(c);

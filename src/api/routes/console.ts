@@ -3,8 +3,7 @@
  * the Core from memory (no external source, works offline), under a CSP without 'unsafe-inline'.
  */
 import { Hono } from "hono";
-import { describeRoute } from "hono-openapi";
-import { CHECK_PROBLEMS, problem } from "../route-docs.ts";
+import { CHECK_PROBLEMS, problem, documented } from "../route-docs.ts";
 import { problemResponse, problems } from "../problem.ts";
 
 export interface ConsoleAsset {
@@ -24,22 +23,20 @@ export function consoleRoutes({ assets }: { assets: ReadonlyMap<string, ConsoleA
   return new Hono()
     .get(
       "/",
-      describeRoute({
+      documented({
         operationId: "console",
         summary: "The console page",
         tags: ["console"],
         responses: { "200": { description: "HTML", content: { "text/html": { schema: { type: "string" } } } }, ...CHECK_PROBLEMS, "404": problem("no console in this build") },
-      }),
-      (c) => serve("/index.html") ?? problemResponse(c, problems.notFound()),
+      }, (c) => serve("/index.html") ?? problemResponse(c, problems.notFound())),
     )
     .get(
       "/console/:file",
-      describeRoute({
+      documented({
         operationId: "consoleAsset",
         summary: "The console's script and style",
         tags: ["console"],
         responses: { "200": { description: "a script or stylesheet", content: { "text/javascript": { schema: { type: "string" } }, "text/css": { schema: { type: "string" } } } }, "404": problem("no such file"), ...CHECK_PROBLEMS },
-      }),
-      (c) => serve(`/${c.req.param("file")}`) ?? problemResponse(c, problems.notFound()),
+      }, (c) => serve(`/${c.req.param("file")}`) ?? problemResponse(c, problems.notFound())),
     );
 }

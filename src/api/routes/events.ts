@@ -5,11 +5,10 @@
  * an unsigned stream could not know whose rotation to announce, nor be closed on revocation.)
  */
 import { Hono } from "hono";
-import { describeRoute } from "hono-openapi";
 import type { CoreEvent } from "../../identity/events.ts";
 import type { IdentityService } from "../../identity/service.ts";
 import { callerOf, type RequestChecks } from "../request-checks.ts";
-import { CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, eventStream } from "../route-docs.ts";
+import { CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, eventStream, documented } from "../route-docs.ts";
 import { HEARTBEAT_MS, sse } from "../sse.ts";
 import type { SignatureVariables } from "../middleware/signature.ts";
 
@@ -22,14 +21,13 @@ export interface EventRoutesOptions {
 export function eventRoutes({ identity, checks, heartbeatMs = HEARTBEAT_MS }: EventRoutesOptions) {
   return new Hono<{ Variables: SignatureVariables }>().get(
     "/v1/events",
-    describeRoute({
+    documented({
       operationId: "events",
       summary: "This child's events: rotate {client_id, not_after, renew_by}, revoked {client_id, reason}, shutdown {reason}",
       tags: ["identity"],
       ...SIGNED,
       responses: { "200": eventStream("events until the child is revoked or icecore stops"), ...SIGNED_PROBLEMS, ...CHECK_PROBLEMS },
-    }),
-    checks.signed,
+    }, checks.signed),
     (c) => {
       const caller = callerOf(c);
       return sse(

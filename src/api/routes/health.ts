@@ -1,12 +1,12 @@
 import { Hono } from "hono";
-import { describeRoute } from "hono-openapi";
-import { CHECK_PROBLEMS, jsonResponse } from "../route-docs.ts";
+import { CHECK_PROBLEMS, documented, jsonResponse } from "../route-docs.ts";
 import { HealthSchema } from "../schemas.ts";
 
 export function healthRoutes() {
   return new Hono().get(
     "/v1/health",
-    describeRoute({ operationId: "health", summary: "Liveness", tags: ["status"], responses: { "200": jsonResponse("ok", HealthSchema), ...CHECK_PROBLEMS } }),
-    (c) => c.json({ status: "ok" as const }, 200),
+    documented({ operationId: "health", summary: "Liveness", tags: ["status"], responses: { "200": jsonResponse("ok", HealthSchema), ...CHECK_PROBLEMS } }, (c) =>
+      c.json({ status: "ok" as const }, 200),
+    ),
   );
 }

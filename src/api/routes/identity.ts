@@ -5,11 +5,10 @@
  * or 60 s after the renewal.
  */
 import { Hono } from "hono";
-import { describeRoute } from "hono-openapi";
 import type { IdentityService } from "../../identity/service.ts";
 import { rotationDue } from "../../identity/service.ts";
 import { callerOf, validJson, type RequestChecks } from "../request-checks.ts";
-import { BODY_PROBLEMS, CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, jsonOrJoseBody, jsonResponse, problem } from "../route-docs.ts";
+import { BODY_PROBLEMS, CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, jsonOrJoseBody, jsonResponse, problem, documented } from "../route-docs.ts";
 import { RenewRequestSchema, RenewResponseSchema } from "../schemas.ts";
 import type { SignatureVariables } from "../middleware/signature.ts";
 
@@ -22,7 +21,7 @@ export interface IdentityRoutesOptions {
 export function identityRoutes({ identity, caCertPem, checks }: IdentityRoutesOptions) {
   return new Hono<{ Variables: SignatureVariables }>().post(
     "/v1/identity/renew",
-    describeRoute({
+    documented({
       operationId: "renew",
       summary: "A new client certificate for a key the child generated",
       tags: ["identity"],
@@ -36,8 +35,7 @@ export function identityRoutes({ identity, caCertPem, checks }: IdentityRoutesOp
         "409": problem("only the child's newest certificate may renew"),
         "422": problem("public_key is not a new P-256 public JWK"),
       },
-    }),
-    checks.readBody,
+    }, checks.readBody),
     checks.signed,
     checks.decodeBody,
     validJson(RenewRequestSchema),

@@ -1,12 +1,11 @@
 import { Hono } from "hono";
-import { describeRoute } from "hono-openapi";
 import { arch, platform } from "node:os";
 import { VERSION } from "../../version.ts";
 import type { IdentityService } from "../../identity/service.ts";
 import { rotationDue } from "../../identity/service.ts";
 import { RENEWAL_GRACE_MS, ROTATE_AT_FRACTION } from "../../identity/registry.ts";
 import type { RequestChecks } from "../request-checks.ts";
-import { CHECK_PROBLEMS, SIGNED_PROBLEMS, jsonResponse } from "../route-docs.ts";
+import { CHECK_PROBLEMS, SIGNED_PROBLEMS, jsonResponse, documented } from "../route-docs.ts";
 import { InfoSchema } from "../schemas.ts";
 
 export interface InfoOptions {
@@ -22,14 +21,13 @@ export interface InfoOptions {
 export function infoRoutes({ apiUrl, identity, checks }: InfoOptions) {
   return new Hono().get(
     "/v1/info",
-    describeRoute({
+    documented({
       operationId: "info",
       summary: "Version, platform, uptime and the rotation schedule",
       description: "Optionally signed (RFC 9421): a signed request also gets the caller's own certificate, child_id and renewal time.",
       tags: ["status"],
       responses: { "200": jsonResponse("ok", InfoSchema), ...SIGNED_PROBLEMS, ...CHECK_PROBLEMS },
-    }),
-    checks.optionallySigned,
+    }, checks.optionallySigned),
     (c) => {
       const caller = c.get("caller");
       const leaf = caller ? identity.registry.lookup(caller.clientId) : undefined;

@@ -4,10 +4,9 @@
  * any other child's certificate gets 404 for it (SPEC §3).
  */
 import { Hono } from "hono";
-import { describeRoute } from "hono-openapi";
 import type { CommandService } from "../../commands/index.ts";
 import { callerOf, type RequestChecks } from "../request-checks.ts";
-import { CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, eventStream, jsonResponse, problem } from "../route-docs.ts";
+import { CHECK_PROBLEMS, SIGNED, SIGNED_PROBLEMS, eventStream, jsonResponse, problem, documented } from "../route-docs.ts";
 import { JobSchema } from "../schemas.ts";
 import { HEARTBEAT_MS, sse } from "../sse.ts";
 import type { SignatureVariables } from "../middleware/signature.ts";
@@ -25,28 +24,26 @@ export function jobRoutes({ service, checks, heartbeatMs = HEARTBEAT_MS }: JobRo
   return new Hono<{ Variables: SignatureVariables }>()
     .get(
       "/v1/jobs/:id",
-      describeRoute({
+      documented({
         operationId: "getJob",
         summary: "A job's state, exit code and timings",
         tags: ["jobs"],
         ...SIGNED,
         parameters: [...SIGNED.parameters, ID],
         responses: { "200": jsonResponse("the job", JobSchema), ...NOT_FOUND, ...SIGNED_PROBLEMS, ...CHECK_PROBLEMS },
-      }),
-      checks.signed,
+      }, checks.signed),
       (c) => c.json(service.job(callerOf(c), c.req.param("id")).info(), 200),
     )
     .get(
       "/v1/jobs/:id/events",
-      describeRoute({
+      documented({
         operationId: "jobEvents",
         summary: "A job's events: output {stream, line}, progress {message}, exit {exit_code, state, signal, truncated}, dropped {count}",
         tags: ["jobs"],
         ...SIGNED,
         parameters: [...SIGNED.parameters, ID, { name: "Last-Event-ID", in: "header" as const, required: false, schema: { type: "string" as const } }],
         responses: { "200": eventStream("the job's events from its start, then live, until it ends"), ...NOT_FOUND, ...SIGNED_PROBLEMS, ...CHECK_PROBLEMS },
-      }),
-      checks.signed,
+      }, checks.signed),
       (c) => {
         const job = service.job(callerOf(c), c.req.param("id"));
         const lastId = c.req.header("Last-Event-ID");
@@ -71,7 +68,7 @@ export function jobRoutes({ service, checks, heartbeatMs = HEARTBEAT_MS }: JobRo
     )
     .delete(
       "/v1/jobs/:id",
-      describeRoute({
+      documented({
         operationId: "cancelJob",
         summary: "Cancel a job: SIGTERM to its process group, SIGKILL after 5 s",
         tags: ["jobs"],
@@ -84,8 +81,7 @@ export function jobRoutes({ service, checks, heartbeatMs = HEARTBEAT_MS }: JobRo
           ...SIGNED_PROBLEMS,
           ...CHECK_PROBLEMS,
         },
-      }),
-      checks.signed,
+      }, checks.signed),
       (c) => {
         const { job, cancelling } = service.cancel(callerOf(c), c.req.param("id"));
         return cancelling ? c.json(job.info(), 202) : c.json(job.info(), 200);
