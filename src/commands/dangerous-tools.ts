@@ -1,6 +1,6 @@
 /**
  * What icecore knows about programs that turn a policy into arbitrary code execution (SPEC §6 deny
- * rules, issue 12 item 8). This module is data: each class says which program names belong to it,
+ * rules, docs/policy-trust-model.md). This module is data: each class says which program names belong to it,
  * what such a program does that makes it dangerous (printed in the violation line), and, for tools
  * that are fine with the right argv, which of their options execute code. deny-rules.ts decides
  * what to refuse; tool-identity.ts finds out which of these programs an executable really is.

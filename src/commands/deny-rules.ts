@@ -10,7 +10,7 @@
  * one-placeholder-one-element rule (`--file={p}`). They catch an author's mistakes; they are not a
  * sandbox, and the author is trusted (docs/policy-trust-model.md).
  *
- * A program is judged by what it IS, not by what it is called (issue 12 item 8): tool-identity.ts
+ * A program is judged by what it IS, not by what it is called (docs/policy-trust-model.md): tool-identity.ts
  * names it by its configured and real basenames, by device and inode against the known tools of
  * this machine (a hard link), and by content (a copy of dash in /tmp). The identification uses the
  * same real path the catalogue then spawns (executable.ts), so what was checked is what runs.

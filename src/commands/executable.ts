@@ -5,7 +5,7 @@
  *   - the result is reduced to its REAL path (every symlink followed) at load, and that real path
  *     is what is checked by the deny rules and what is spawned, ever after. A symlink swapped
  *     after load (`/opt/tools/report -> /usr/bin/true` re-pointed at a shell) changes nothing
- *     (issue 12 item 7).
+ *     (docs/policy-trust-model.md).
  * The path as configured is kept too: the program gets it as argv[0], because some programs choose
  * what they do by the name they were started under (`unxz -> xz`, `view -> vim`).
  */

@@ -95,7 +95,7 @@ export function compilePolicy(value: unknown, file = "(policy)", opts: LoadOptio
   const policy = parsed.output;
   const searchPath = opts.searchPath ?? FIXED_PATH;
   // Each executable is resolved to its real path ONCE: the rules judge that file and the catalogue
-  // spawns that file, so nothing can change between the check and the run (issue 12 item 7).
+  // spawns that file, so nothing can change between the check and the run (docs/policy-trust-model.md).
   const resolved = new Map(Object.entries(policy.commands).map(([name, def]) => [name, resolveExecutable(def.executable, searchPath)]));
   const violations: Violation[] = [];
   for (const [name, def] of Object.entries(policy.commands)) violations.push(...checkCommand(name, def, undefined, resolved.get(name)));

@@ -1,5 +1,5 @@
 /**
- * Which known program an executable IS, whatever it is called (issue 12 item 8). A name proves
+ * Which known program an executable IS, whatever it is called (docs/policy-trust-model.md). A name proves
  * little: `/opt/x/lister` may be a hard link to dash, a symlink to bash, or a byte-for-byte copy of
  * busybox. So an executable is identified, in order of cost, by:
  *   1. its names: the basename as configured and the basename of its real path;

@@ -4,7 +4,7 @@
  * output to the logger, and `assertLoggable` refuses PEM text as a last line of defence.
  *
  * Some facts come from others: a peer's executable path, a request path. Whatever they hold,
- * a log line never carries a character a terminal or viewer acts on (issue 12 item 11): in both
+ * a log line never carries a character a terminal or viewer acts on (docs/hardening.md §11): in both
  * formats such characters are written as `\uXXXX` escapes inside a JSON string (see UNSAFE).
  */
 import { writeStderrLine } from "./stderr.ts";

@@ -159,7 +159,7 @@ describe("env", () => {
 });
 
 
-describe("the executable is the real path resolved at load (issue 12 item 7)", () => {
+describe("the executable is the real path resolved at load (docs/policy-trust-model.md)", () => {
   /** A symlink `link -> target`, replaced atomically (rename over it), as an attacker would. */
   function repoint(link: string, target: string): void {
     const tmp = `${link}.new`;
@@ -207,7 +207,7 @@ describe("the executable is the real path resolved at load (issue 12 item 7)", (
   });
 });
 
-describe("the orphan guard (issue 12 item 10; the kill itself: test/e2e/attack-orphans.test.ts)", () => {
+describe("the orphan guard (docs/hardening.md §10; the kill itself: test/e2e/attack-orphans.test.ts)", () => {
   const GUARD = ["/usr/bin/setpriv", "--pdeathsig", "KILL", "--"];
 
   test("a guarded command runs as itself: same argv, same pid as what was spawned", async () => {

@@ -214,7 +214,7 @@ describe("path param: under the root, as written and after symlinks", () => {
   });
 });
 
-describe("path param through a real touch (issue 12 item 7: a dangling symlink must not create a file outside)", () => {
+describe("path param through a real touch (docs/policy-trust-model.md: a dangling symlink must not create a file outside)", () => {
   const cat = catalogueOf({
     "t.touch": { description: "touch a file", executable: "/usr/bin/touch", argv: ["--", "{file}"], params: { file: { type: "path", roots: [root] } } },
   });

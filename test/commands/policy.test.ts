@@ -28,7 +28,7 @@ function fakeTool(name: string): string {
   return p;
 }
 
-// A byte-for-byte copy of the system's shell under a harmless name (issue 12 item 8).
+// A byte-for-byte copy of the system's shell under a harmless name (docs/policy-trust-model.md).
 const shellCopy = join(dir, "lister");
 copyFileSync(realpathSync("/bin/sh"), shellCopy);
 chmodSync(shellCopy, 0o755);

@@ -1,5 +1,5 @@
 /**
- * The control of issue 12 item 9 (attack-silent-job.test.ts): the same silent job on the same
+ * The control of docs/hardening.md §9 (attack-silent-job.test.ts): the same silent job on the same
  * server code (the real Core services: real Bun.serve TLS with its 10 s idleTimeout, the real
  * SSE route), with the heartbeat pushed out of reach. The job's stream is closed by the server
  * after about 10 s of silence, without its exit event: what made `icecore connect` exit 69 and
@@ -15,6 +15,9 @@ import { SILENCE_S, silentCommand } from "./test-commands.ts";
 
 /** Bun.serve's idleTimeout in src/api/server.ts. */
 const IDLE_TIMEOUT_S = 10;
+/** uWS checks idle sockets on a 4 s tick, so a socket is closed 6–10 s after its last byte
+ * (measured here: 8.3–10.2 s); 1 s more for a busy machine. */
+const TIMER_GRANULARITY_S = 4 + 1;
 
 test("control: without heartbeats the server closes the same job's stream after its idle timeout, before the job ends", async () => {
   const catalogue = compilePolicy({ mode: "replace", commands: { "test.silent": silentCommand } });
@@ -40,7 +43,7 @@ test("control: without heartbeats the server closes the same job's stream after 
     const lasted = (performance.now() - opened) / 1000;
     // Ended by the server's idle timeout: after the first line, without the second or `exit`.
     expect({ lines, exited }).toEqual({ lines: ["first line"], exited: false });
-    expect(lasted).toBeGreaterThan(IDLE_TIMEOUT_S - 1);
+    expect(lasted).toBeGreaterThan(IDLE_TIMEOUT_S - TIMER_GRANULARITY_S);
     expect(lasted).toBeLessThan(SILENCE_S);
   } finally {
     await fx.stop();

@@ -1,5 +1,5 @@
 /**
- * SPEC §4.4 (issue 12 item 4), the order pinned deterministically: the one-time endpoint closes
+ * SPEC §4.4 (docs/hardening.md §4), the order pinned deterministically: the one-time endpoint closes
  * its listener when it accepts the peer, BEFORE it writes a byte. The real Linux endpoint is used
  * (a real abstract socket, SO_PEERCRED, the kernel); the platform is only wrapped to note the
  * order of `close` and `deliver`, and, at the instant the write is about to start, another

@@ -1,5 +1,5 @@
 /**
- * The logger never writes a character a terminal or viewer acts on (issue 12 item 11), in either
+ * The logger never writes a character a terminal or viewer acts on (docs/hardening.md §11), in either
  * format, and the JSON format still carries the exact value. Through the executable:
  * test/e2e/attack-small.test.ts.
  */
