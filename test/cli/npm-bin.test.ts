@@ -1,11 +1,12 @@
 /**
  * `npm install -g .` from a clone puts `icecore` on PATH through src/cli/npm-bin.mjs, which
  * needs only Node: before, the link pointed at main.ts (`#!/usr/bin/env bun`) and failed with
- * 127 wherever bun was not on PATH.
+ * 127 wherever bun was not on PATH. Installed from the run root (the clone, or its stage when the
+ * test user cannot reach the clone), since npm links the folder and the test user runs the link.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { ROOT } from "../support/paths.ts";
+import { RUN_ROOT } from "../support/paths.ts";
 import { asUser, canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { isAlive } from "../support/icecore-process.ts";
 import { track } from "../support/reaper.ts";
@@ -23,7 +24,7 @@ describe.skipIf(npm === null || node === null)("npm install -g . from the clone"
   const running: number[] = [];
   beforeAll(() => {
     const prefix = scratchDir(owner, "npm-prefix");
-    installStatus = Bun.spawnSync([npm!, "install", "-g", ROOT, "--prefix", prefix, "--offline", "--no-audit", "--no-fund"], { stdout: "ignore", stderr: "inherit" }).exitCode;
+    installStatus = Bun.spawnSync([npm!, "install", "-g", RUN_ROOT, "--prefix", prefix, "--offline", "--no-audit", "--no-fund"], { stdout: "ignore", stderr: "inherit" }).exitCode;
     icecore = join(prefix, "bin", "icecore");
   });
   afterAll(() => {

@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, r
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FIXTURES, ROOT } from "../support/paths.ts";
+import { stageFile } from "../support/stage.ts";
 import { canSwitchUsers, testUser } from "../support/users.ts";
 import { prefixLauncher, startIcecore } from "../support/icecore-process.ts";
 
@@ -130,7 +131,8 @@ describe.skipIf(!enabled)("npm run build -- --all", () => {
       // Without binfmt_misc the kernel cannot exec the arm64 child that `run` starts from its own
       // executable; this registers qemu for aarch64 in a user namespace of the test only.
       const launcher = ["env", `QEMU_LD_PREFIX=${ARM64_SYSROOT}`, "unshare", "--map-root-user", "--mount", "bash", join(FIXTURES, "qemu-binfmt.sh"), String(owner?.uid ?? process.getuid!()), String(owner?.gid ?? process.getgid!())];
-      const run = startIcecore({ user: owner, launcher: prefixLauncher(launcher, ARM64), args: ["--handoff-timeout", "60s"] });
+      // Built by this file, after the stage was made: the test user runs a copy it can reach.
+      const run = startIcecore({ user: owner, launcher: prefixLauncher(launcher, stageFile(ARM64, owner)), args: ["--handoff-timeout", "60s"] });
       const { code, ms } = await run.exited;
       const ready = run.events.find((e) => e.event === "api_ready");
       const closed = run.events.find((e) => e.event === "handoff_closed");
@@ -150,8 +152,9 @@ describe.skipIf(!enabled)("npm run build -- --all", () => {
     }, 180_000);
 
     test("a whole run whose connect child is started through qemu-aarch64 (no binfmt_misc needed)", async () => {
-      const child = [QEMU, "-L", ARM64_SYSROOT, ARM64, "connect"];
-      const run = startIcecore({ user: owner, launcher: prefixLauncher([QEMU, "-L", ARM64_SYSROOT], ARM64), child, args: ["--handoff-timeout", "60s"] });
+      const arm64 = stageFile(ARM64, owner);
+      const child = [QEMU, "-L", ARM64_SYSROOT, arm64, "connect"];
+      const run = startIcecore({ user: owner, launcher: prefixLauncher([QEMU, "-L", ARM64_SYSROOT], arm64), child, args: ["--handoff-timeout", "60s"] });
       const { code, ms } = await run.exited;
       const ready = run.events.find((e) => e.event === "api_ready");
       console.info(`linux-arm64 under qemu, connect child through qemu: api_ready at ${String(ready?.uptime_ms)} ms of uptime, whole run ${ms.toFixed(0)} ms`);

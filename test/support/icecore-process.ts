@@ -166,18 +166,18 @@ export function startIcecore(options: StartOptions = {}): RunningIcecore {
           clearTimeout(timer);
           resolve();
         };
-        const timer = setTimeout(() => (conditions.delete(check), reject(new Error(`condition not met within ${timeoutMs} ms`))), timeoutMs);
+        const timer = setTimeout(() => (conditions.delete(check), reject(new Error(`condition not met within ${timeoutMs} ms; stderr:\n${err.join("").slice(-4000)}`))), timeoutMs);
         conditions.add(check);
-        void exited.then(() => setTimeout(() => (conditions.delete(check), reject(new Error("icecore exited before the condition was met"))), 50));
+        void exited.then(() => setTimeout(() => (conditions.delete(check), reject(new Error(`icecore exited before the condition was met; stderr:\n${err.join("").slice(-4000)}`))), 50));
       });
     },
     waitForReport(match, timeoutMs = 30_000) {
       const seen = reports.find(match);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching FIXTURE report within ${timeoutMs} ms; stdout:\n${out.join("").slice(-4000)}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no matching FIXTURE report within ${timeoutMs} ms; stdout:\n${out.join("").slice(-4000)}\nstderr:\n${err.join("").slice(-4000)}`)), timeoutMs);
         reportWaiters.push({ match, resolve: (r) => (clearTimeout(timer), resolve(r)) });
-        void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before the FIXTURE report; stdout:\n${out.join("").slice(-4000)}`)), 50));
+        void exited.then(() => setTimeout(() => reject(new Error(`icecore exited before the FIXTURE report; stdout:\n${out.join("").slice(-4000)}\nstderr:\n${err.join("").slice(-4000)}`)), 50));
       });
     },
     fixtureReports() {

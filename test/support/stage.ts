@@ -1,19 +1,19 @@
 /**
  * What the unprivileged test users run must be reachable by them. A clone under a 0700 directory
  * (root's home, say) is not: every e2e test would fail with "not found" (exit 78). So when a test
- * user cannot read the clone, the pieces children need — dist/, src/, test/fixtures/,
+ * user cannot read the clone, the pieces children need — dist/, src/, test/fixtures/ (and the one support module a fixture imports),
  * node_modules/ (Bun itself included) and the package files — are staged once into a
  * world-readable directory under /tmp, hard-linked where the file system allows (fast, no copy),
  * copied otherwise. The stage is keyed by the clone's path and the executable's build time, and
  * made atomically (rename), so concurrent test workers share one.
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 
 export const REPO = join(import.meta.dir, "../..");
-const STAGED = ["dist", "src", "test/fixtures", "node_modules", "package.json", "tsconfig.json", "bunfig.toml"];
+const STAGED = ["dist", "src", "test/fixtures", "test/support/x509.ts", "node_modules", "package.json", "tsconfig.json", "bunfig.toml"];
 
 /** Can `uid` (as a plain process of that user) read the repository's executable and fixtures? */
 function reachable(uid: number, gid: number): boolean {
@@ -71,4 +71,18 @@ export function runRoot(probeUser: { uid: number; gid: number } | null): string 
 /** `path` (inside the repository) as seen from the run root. */
 export function staged(path: string, probeUser: { uid: number; gid: number } | null): string {
   return join(runRoot(probeUser), relative(REPO, path));
+}
+
+/**
+ * `path` (inside the repository, made after the stage, e.g. by a build the test runs) made
+ * reachable for the test users: the path itself when they can reach the clone, else a copy in
+ * the stage.
+ */
+export function stageFile(path: string, probeUser: { uid: number; gid: number } | null): string {
+  const target = staged(path, probeUser);
+  if (target === path) return path;
+  mkdirSync(join(target, ".."), { recursive: true, mode: 0o755 });
+  copyFileSync(path, target);
+  chmodSync(target, 0o755);
+  return target;
 }
