@@ -6,7 +6,7 @@
  * closed, page closed, browser process ended), so the child can end with it.
  */
 import type { BrowserContext, Page } from "playwright-core";
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -84,6 +84,8 @@ export interface ConsoleBrowser {
 }
 
 const PROFILE_PREFIX = "icecore-browser-";
+/** Chromium's TMPDIR, inside the profile. */
+export const CHROMIUM_TMP = ".tmp";
 const PROFILE_NAME = /^icecore-browser-(\d+)-/;
 
 /**
@@ -125,6 +127,11 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
   // Fresh and private: mkdtemp creates it 0700; chmod again in case a umask or ACL widened it.
   const profileDir = mkdtempSync(join(parent, `${PROFILE_PREFIX}${process.pid}-`));
   chmodSync(profileDir, 0o700);
+  // Chromium's own temporary files (its singleton socket directory, org.chromium.Chromium.*)
+  // go inside the private profile too, so they go with it: in the shared TMPDIR they were left
+  // behind by every browser that did not shut down through its own exit path.
+  const chromiumTmp = join(profileDir, CHROMIUM_TMP);
+  mkdirSync(chromiumTmp, { mode: 0o700 });
   const removeProfile = () => rmSync(profileDir, { recursive: true, force: true });
 
   let context: BrowserContext;
@@ -135,6 +142,7 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
       headless: opts.headless ?? false,
       chromiumSandbox: opts.sandbox ?? true,
       args: [...CHROMIUM_ARGS],
+      env: { ...process.env, TMPDIR: chromiumTmp },
       // In memory: Buffers handed to the in-process proxy, never a path.
       clientCertificates: [{ origin: coreOrigin, cert: Buffer.from(opts.identity.certPem as Uint8Array), key: Buffer.from(opts.identity.keyPem as Uint8Array) }],
       serviceWorkers: "block",

@@ -10,13 +10,13 @@
 import "reflect-metadata";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { constants, X509Certificate, createPrivateKey } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { mintAuthority, mintClientIdentity, mintServerIdentity, type ClientIdentity } from "../../src/pki/authority.ts";
 import { createRequestSigner, importClientKey } from "../../src/client/request-signer.ts";
 import { verifyRequest } from "../../src/httpsig/verify.ts";
-import { launchConsoleBrowser, type ConsoleBrowser } from "../../src/browser/console-browser.ts";
+import { CHROMIUM_TMP, launchConsoleBrowser, type ConsoleBrowser } from "../../src/browser/console-browser.ts";
 import { findChromium } from "../../src/browser/find-chromium.ts";
 import { descendantsOf } from "../../src/platform/loopback-peer.ts";
 import { scanProcessMemory } from "../support/process-memory.ts";
@@ -225,8 +225,12 @@ describe.skipIf(chromiumPath === null)("console browser (Debian Chromium)", () =
     }
   }, 60_000);
 
-  test("the profile directory is private and holds no PEM or key", () => {
+  test("the profile directory is private and holds no PEM or key; Chromium's temporary files are inside it", () => {
     expect(statSync(browser.profileDir).mode & 0o777).toBe(0o700);
+    // Chromium's singleton socket lives in its TMPDIR (org.chromium.Chromium.*), linked from the
+    // profile: inside the profile, it is removed with it instead of piling up in /tmp.
+    const singleton = readlinkSync(join(browser.profileDir, "SingletonSocket"));
+    expect(singleton.startsWith(join(browser.profileDir, CHROMIUM_TMP) + "/")).toBe(true);
     const keyB64 = pemBody(client.keyPem).slice(0, 40);
     for (const file of walk(browser.profileDir)) {
       let text: string;
