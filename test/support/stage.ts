@@ -8,7 +8,7 @@
  * made atomically (rename), so concurrent test workers share one.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 
@@ -33,11 +33,44 @@ function copyTree(from: string, to: string): void {
   throw new Error(`test stage: cannot copy ${from}`);
 }
 
+const STAGE_PREFIX = "icecore-stage-";
+/** In each stage: the clone it was made from. */
+const SOURCE_FILE = ".source";
+
+/**
+ * Removes the stages of clones that are gone: once its clone is deleted, a stage's hard links are
+ * its only copy of node_modules and dist/ (hundreds of MB). Stages of a clone that still exists
+ * are kept, even of an older build: a run that rebuilds mid-way (the cross-target test does) has
+ * workers on both, and while the clone exists they share its disk blocks.
+ */
+function sweepStages(current: string): void {
+  // `current` is never swept: its clone is this one.
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(STAGE_PREFIX) || name.includes(".")) continue; // skip half-built ones
+    const dir = join(tmpdir(), name);
+    if (dir === current) continue;
+    let source: string;
+    try {
+      source = readFileSync(join(dir, SOURCE_FILE), "utf8");
+    } catch {
+      continue; // made by an older version of this file, or not ours
+    }
+    if (!existsSync(join(source, "package.json"))) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function stage(): string {
   const built = existsSync(join(REPO, "dist/icecore")) ? statSync(join(REPO, "dist/icecore")).mtimeMs : 0;
   const key = createHash("sha256").update(`${REPO}\n${built}`).digest("hex").slice(0, 16);
-  const final = join(tmpdir(), `icecore-stage-${key}`);
+  const final = join(tmpdir(), `${STAGE_PREFIX}${key}`);
   if (existsSync(join(final, ".complete"))) return final;
+  sweepStages(final);
   const building = `${final}.${process.pid}`;
   mkdirSync(building, { recursive: true, mode: 0o755 });
   for (const item of STAGED) {
@@ -47,7 +80,8 @@ function stage(): string {
     copyTree(from, join(building, item));
   }
   Bun.spawnSync(["chmod", "-R", "a+rX", building]);
-  Bun.write(join(building, ".complete"), "");
+  writeFileSync(join(building, SOURCE_FILE), REPO);
+  writeFileSync(join(building, ".complete"), "");
   try {
     renameSync(building, final);
   } catch {
