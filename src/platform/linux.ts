@@ -14,6 +14,7 @@ import {
 import { receiveUnix } from "./posix-read.ts";
 import { listenUnix } from "./posix-listener.ts";
 import { isSelfOrDescendant, trustServer } from "./ancestry.ts";
+import { readProcStat } from "./linux-proc.ts";
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -61,29 +62,6 @@ const NAME_PATTERN = /^@icecore-[0-9a-f]{32}$/;
 
 /** A process's parent from /proc/<pid>/stat, or null when it is gone. */
 const parentOf = (pid: number): number | null => readProcStat(pid)?.ppid ?? null;
-
-interface ProcStat {
-  ppid: number;
-  state: string;
-  startTime: string;
-}
-
-/** Fields of /proc/<pid>/stat after the parenthesised comm, which may itself contain ") ". */
-function readProcStat(pid: number): ProcStat | null {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, "latin1");
-  } catch {
-    return null;
-  }
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // proc(5): field 3 state, 4 ppid, 22 starttime; fields[0] here is field 3.
-  const state = fields[0];
-  const ppid = Number(fields[1]);
-  const startTime = fields[19];
-  if (state === undefined || !Number.isInteger(ppid) || startTime === undefined) return null;
-  return { ppid, state, startTime };
-}
 
 function pidOfPidfd(pidfd: number): number | null {
   try {

@@ -8,6 +8,7 @@
  * Other OSes: not implemented, and `identifyLoopbackPeer` says so (callers fail closed).
  */
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { readProcStat } from "./linux-proc.ts";
 
 export interface LoopbackPeer {
   /** Owner of the connecting socket. */
@@ -70,14 +71,8 @@ export function descendantsOf(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "latin1");
-    } catch {
-      continue; // exited meanwhile
-    }
-    // comm may contain spaces and parentheses: the fields after the LAST ')' are fixed.
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    const ppid = readProcStat(Number(entry))?.ppid;
+    if (ppid === undefined) continue; // exited meanwhile
     const list = children.get(ppid) ?? [];
     list.push(Number(entry));
     children.set(ppid, list);
