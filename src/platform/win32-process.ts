@@ -16,8 +16,7 @@ import {
   parseProcessEntry,
   processEntryBuffer,
 } from "./win32-ffi.ts";
-
-const MAX_ANCESTRY_DEPTH = 128;
+import { isSelfOrDescendant } from "./ancestry.ts";
 
 /** What the ancestry walk needs to know about processes; the live one reads the system, tests give tables. */
 export interface ProcessTable {
@@ -35,17 +34,17 @@ export interface ProcessTable {
  */
 export function isSelfOrDescendantIn(table: ProcessTable, pid: number, created: bigint, ancestorPid: number): boolean {
   let childCreated = created;
-  for (let depth = 0; depth < MAX_ANCESTRY_DEPTH; depth++) {
-    if (pid === ancestorPid) return true;
-    const parent = table.parentOf(pid);
+  // The walk is the one every OS uses (ancestry.ts); Windows' part is what counts as a parent.
+  const realParentOf = (child: number): number | null => {
+    const parent = table.parentOf(child);
     // pid 0 (Idle) and 4 (System) end every chain; a process cannot be its own parent.
-    if (parent === null || parent === 0 || parent === pid) return false;
+    if (parent === null || parent === 0 || parent === child) return null;
     const parentCreated = table.createdAt(parent);
-    if (parentCreated === null || parentCreated > childCreated) return false;
-    pid = parent;
+    if (parentCreated === null || parentCreated > childCreated) return null;
     childCreated = parentCreated;
-  }
-  return false;
+    return parent;
+  };
+  return isSelfOrDescendant(pid, ancestorPid, realParentOf);
 }
 
 /** OpenProcess, or null when the process is gone or not ours to open. */
