@@ -120,5 +120,3 @@ export const AuditRecordSchema = v.pipe(
 
 export const AuditPageSchema = v.object({ records: v.array(AuditRecordSchema) });
 
-export const JobEventNames = ["output", "progress", "exit", "dropped"] as const;
-export const CoreEventNames = ["rotate", "revoked", "shutdown"] as const;
