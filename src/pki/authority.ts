@@ -1,23 +1,12 @@
 import { ECDSA_P256, randomSerial } from "./algorithms.ts";
-import {
-  KeyUsageFlags,
-  authorityKeyIdentifier,
-  basicConstraints,
-  certifiedKeyOf,
-  commonNameOf,
-  extendedKeyUsage,
-  id_kp_clientAuth,
-  id_kp_serverAuth,
-  keyUsage,
-  signCertificate,
-  subjectAltName,
-  subjectKeyIdentifier,
-  type CertifiedKey,
-} from "./certificate.ts";
-import type { Extension, Name } from "@peculiar/asn1-x509";
+import { KeyUsageFlags, certifiedKeyOf, id_kp_clientAuth, id_kp_serverAuth, signCertificate, subjectPublicKeyInfo, type CertifiedKey, type ExtensionSpec } from "./certificate.ts";
 import { clientIdOf } from "./client-id.ts";
 import { certificatePem, privateKeyPem } from "./pem.ts";
 import { assertP256 } from "./p256.ts";
+
+/** SPEC §3's server SAN addresses, 127.0.0.1 and ::1, as iPAddress octets (RFC 5280 §4.2.1.6). */
+const LOOPBACK_V4 = Uint8Array.of(127, 0, 0, 1);
+const LOOPBACK_V6 = Uint8Array.of(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1);
 
 /** Certificates are back-dated this much so a peer whose clock lags a little still accepts them. */
 export const BACKDATE_MS = 60_000;
@@ -34,10 +23,10 @@ export interface CertificateAuthority {
   /** Non-extractable: the CA key can sign, and can never be exported, even by icecore itself. */
   readonly privateKey: CryptoKey;
   readonly notAfter: Date;
-  /** The CA's subject, every leaf's issuer. */
-  readonly subject: Name;
+  /** The CA's subject common name, every leaf's issuer. */
+  readonly subject: string;
   /** Its subject key identifier, every leaf's authority key identifier. */
-  readonly keyIdentifier: ArrayBuffer;
+  readonly keyIdentifier: Uint8Array;
 }
 
 export interface ServerIdentity {
@@ -85,19 +74,25 @@ export async function mintAuthority(opts: { lifetimeMs?: number; commonName?: st
   const lifetime = Math.min(opts.lifetimeMs ?? CA_MAX_LIFETIME_MS, CA_MAX_LIFETIME_MS);
   const keys = await generateKeyPair(false);
   const notAfter = new Date(now + lifetime);
-  const subject = commonNameOf(opts.commonName ?? "icecore local CA");
+  const subject = opts.commonName ?? "icecore local CA";
   const key = await certifiedKeyOf(keys.publicKey);
-  const certDer = await signCertificate({
-    serialNumber: randomSerial(),
-    issuer: subject,
-    subject,
-    notBefore: new Date(now - BACKDATE_MS),
-    notAfter,
-    subjectKey: key,
-    // RFC 5280 §4.2.1.9/§4.2.1.3: a CA that cannot certify another CA (pathLen 0); it signs certificates (and CRLs).
-    extensions: [basicConstraints({ pathLength: 0 }), keyUsage(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign), subjectKeyIdentifier(key)],
-    signingKey: keys.privateKey,
-  });
+  const certDer = await signCertificate(
+    {
+      serialNumber: randomSerial(),
+      issuer: subject,
+      subject,
+      notBefore: new Date(now - BACKDATE_MS),
+      notAfter,
+      subjectPublicKey: key.point,
+      // RFC 5280 §4.2.1.9/§4.2.1.3: a CA that cannot certify another CA (pathLen 0); it signs certificates (and CRLs).
+      extensions: [
+        { basicConstraints: { pathLength: 0 } },
+        { keyUsage: KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign },
+        { subjectKeyIdentifier: key.keyIdentifier },
+      ],
+    },
+    keys.privateKey,
+  );
   return { certDer, certPem: certificatePem(certDer), privateKey: keys.privateKey, notAfter, subject, keyIdentifier: key.keyIdentifier };
 }
 
@@ -105,7 +100,7 @@ async function issueLeaf(
   ca: CertificateAuthority,
   commonName: string,
   purpose: string,
-  extra: Extension[],
+  extra: ExtensionSpec[],
   subjectKey: CertifiedKey,
   opts: LeafOptions,
 ): Promise<{ certDer: Uint8Array; notBefore: Date; notAfter: Date }> {
@@ -113,29 +108,31 @@ async function issueLeaf(
   const notBefore = opts.notBefore ?? new Date(now - BACKDATE_MS);
   // A leaf never outlives its issuer: a client would refuse the chain after the CA expires anyway.
   const notAfter = opts.notAfter ?? new Date(Math.min(now + opts.ttlMs, ca.notAfter.getTime()));
-  const certDer = await signCertificate({
-    serialNumber: randomSerial(),
-    issuer: ca.subject,
-    subject: commonNameOf(commonName),
-    notBefore,
-    notAfter,
-    subjectKey,
-    extensions: [
-      basicConstraints(null),
-      keyUsage(KeyUsageFlags.digitalSignature),
-      extendedKeyUsage(opts.extendedKeyUsage ?? [purpose]),
-      subjectKeyIdentifier(subjectKey),
-      authorityKeyIdentifier(ca.keyIdentifier),
-      ...extra,
-    ],
-    signingKey: ca.privateKey,
-  });
+  const certDer = await signCertificate(
+    {
+      serialNumber: randomSerial(),
+      issuer: ca.subject,
+      subject: commonName,
+      notBefore,
+      notAfter,
+      subjectPublicKey: subjectKey.point,
+      extensions: [
+        { basicConstraints: null },
+        { keyUsage: KeyUsageFlags.digitalSignature },
+        { extendedKeyUsage: opts.extendedKeyUsage ?? [purpose] },
+        { subjectKeyIdentifier: subjectKey.keyIdentifier },
+        { authorityKeyIdentifier: ca.keyIdentifier },
+        ...extra,
+      ],
+    },
+    ca.privateKey,
+  );
   return { certDer, notBefore, notAfter };
 }
 
 /** SPEC §3: SAN IP 127.0.0.1, IP ::1, DNS localhost; EKU serverAuth. */
 export async function mintServerIdentity(ca: CertificateAuthority, opts: LeafOptions): Promise<ServerIdentity> {
-  const san = subjectAltName([{ ip: "127.0.0.1" }, { ip: "::1" }, { dns: "localhost" }]);
+  const san: ExtensionSpec = { subjectAltName: [{ ip: LOOPBACK_V4 }, { ip: LOOPBACK_V6 }, { dns: "localhost" }] };
   const keys = await generateKeyPair(true);
   const { certDer, notAfter } = await issueLeaf(ca, "icecore server", KEY_PURPOSE.serverAuth, [san], await certifiedKeyOf(keys.publicKey), opts);
   return { certDer, certPem: certificatePem(certDer), keyPem: await privateKeyPem(keys.privateKey), notAfter };
@@ -149,9 +146,10 @@ export async function mintServerIdentity(ca: CertificateAuthority, opts: LeafOpt
 export async function issueClientCertificate(ca: CertificateAuthority, publicKey: CryptoKey, serial: number, opts: LeafOptions): Promise<ClientCertificate> {
   assertP256(publicKey, "ECDSA", "a client's public key");
   const commonName = `icecore-client-${serial}`;
-  const [subjectKey, spki] = await Promise.all([certifiedKeyOf(publicKey), crypto.subtle.exportKey("spki", publicKey)]);
+  const subjectKey = await certifiedKeyOf(publicKey);
   const { certDer, notBefore, notAfter } = await issueLeaf(ca, commonName, KEY_PURPOSE.clientAuth, [], subjectKey, opts);
-  return { certDer, certPem: certificatePem(certDer), clientId: clientIdOf(certDer), commonName, notBefore, notAfter, publicKey, spkiDer: new Uint8Array(spki) };
+  // The SubjectPublicKeyInfo as the certificate carries it (what WebCrypto's "spki" export gives too).
+  return { certDer, certPem: certificatePem(certDer), clientId: clientIdOf(certDer), commonName, notBefore, notAfter, publicKey, spkiDer: subjectPublicKeyInfo(subjectKey.point) };
 }
 
 /** A client leaf with a key icecore generates (the handoff's, SPEC §4). */
