@@ -68,6 +68,14 @@ async function compile(target: string, commit: string, bytecode: boolean): Promi
     // suggests) cost 2 MB of idle RSS, the compilers' pages touched by the first request, and
     // gained no throughput.
     `--compile-jit-policy=${JIT_POLICY_AT_START}`,
+    // A compiled Bun program reads `.env` and `bunfig.toml` from the directory it is started in
+    // (Bun's defaults): a bunfig.toml `preload` there runs its script inside icecore before main,
+    // and a .env sets its environment. The working directory is not icecore's to trust (it may be
+    // /tmp or a downloaded project), so nothing is read from it (test/e2e/attack-cwd-config.test.ts).
+    "--no-compile-autoload-dotenv",
+    "--no-compile-autoload-bunfig",
+    "--no-compile-autoload-tsconfig",
+    "--no-compile-autoload-package-json",
     ENTRY,
     "--outfile",
     join(DIST, fileFor(target)),
