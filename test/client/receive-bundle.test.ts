@@ -408,6 +408,19 @@ describe("encodeBundle / decodeBundle (SPEC §4.4, §4.6)", () => {
     expect(() => encodeBundle(parts({ clientCertPem: control }))).toThrow(/not PEM/);
   });
 
+  // Guards: the escaping itself (a table-driven copy, docs/performance.md): CRLF and LF PEM come
+  // back byte for byte; DEL and non-ASCII bytes are refused like control characters.
+  test("PEM with CRLF or LF line ends round-trips exactly; DEL and non-ASCII bytes are refused", () => {
+    const crlf = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\r\nAAAA\r\nBB==\r\n-----END CERTIFICATE-----\r\n");
+    const lf = new TextEncoder().encode("-----BEGIN CERTIFICATE-----\nCCCC\n-----END CERTIFICATE-----");
+    const decoded = decodeBundle(encodeBundle(parts({ caCertPem: crlf.slice(), clientCertPem: lf.slice() })));
+    expect(decoded.ca_cert).toBe(new TextDecoder().decode(crlf));
+    expect(decoded.client_cert).toBe(new TextDecoder().decode(lf));
+    for (const bad of [0x7f, 0x80, 0xc3, 0xff]) {
+      expect(() => encodeBundle(parts({ clientCertPem: Uint8Array.of(0x2d, 0x41, bad, 0x0a) }))).toThrow(/not PEM/);
+    }
+  });
+
   // Guards: the 64 KiB cap on the server side too.
   test("refuses to build a bundle over 64 KiB", () => {
     const huge = new TextEncoder().encode(`-----BEGIN CERTIFICATE-----\n${"A".repeat(70_000)}\n-----END CERTIFICATE-----\n`);
