@@ -5,9 +5,8 @@
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { isAbsolute, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { CliError, EXIT } from "./exit-codes.ts";
-import { splitChildCommand } from "./flags.ts";
+import { parseFlagShape, splitChildCommand } from "./flags.ts";
 import { loadCatalogue } from "./policy-source.ts";
 import { parseRunFlags, RUN_FLAGS } from "./run-command.ts";
 import { selfCommand } from "./self-command.ts";
@@ -85,7 +84,7 @@ export async function serviceCommand(argv: string[], context?: Partial<ServiceCo
 export function serviceProgram(argv: string[], ctx: Pick<ServiceContext, "self" | "account">): ServiceProgram {
   const command = "service install";
   const { flags, child } = parseRunFlags(argv, command);
-  const raw = parseArgs({ args: splitChildCommand(argv).own, options: RUN_FLAGS, strict: true }).values as Record<string, string | boolean | undefined>;
+  const raw = parseFlagShape(command, splitChildCommand(argv).own, RUN_FLAGS).values;
   if (flags["allow-root"]) throw new CliError(EXIT.USAGE, `${command}: --allow-root has no place in a per-user service`);
   if (raw["on-child-exit"] === "exit") {
     throw new CliError(EXIT.USAGE, `${command}: the service always runs with --on-child-exit restart (leave the option out)`);
