@@ -7,10 +7,17 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 
 const ROOT = join(import.meta.dir, "..");
 const ENTRY = join(ROOT, "src/cli/main.ts");
+// playwright-core's own entrypoint (docs/playwright-split.md): bundled separately in the same
+// executable, so the Core's bundle, which every start maps, does not carry its 4 MB. `--root src`
+// fixes its embedded path (`<root of the embedded file system>/browser/playwright-core-entry.js`);
+// the loader is told that path by the define below.
+const SOURCES = join(ROOT, "src");
+const PLAYWRIGHT_ENTRY = join(SOURCES, "browser/playwright-core-entry.ts");
+const PLAYWRIGHT_EMBEDDED = relative(SOURCES, PLAYWRIGHT_ENTRY).replaceAll("\\", "/").replace(/\.ts$/, ".js");
 const DIST = join(ROOT, "dist");
 const ALL = ["linux-x64", "linux-arm64", "darwin-arm64", "darwin-x64", "windows-x64"] as const;
 const CHECKSUMS = "SHA256SUMS";
@@ -59,6 +66,9 @@ async function compile(target: string, commit: string, bytecode: boolean): Promi
     `ICECORE_BUILD_COMMIT=${JSON.stringify(commit)}`,
     "--define",
     `ICECORE_BUILD_TARGET=${JSON.stringify(target)}`,
+    // src/browser/playwright-loader.ts imports the second entrypoint from there.
+    "--define",
+    `ICECORE_PLAYWRIGHT_ENTRY=${JSON.stringify(PLAYWRIGHT_EMBEDDED)}`,
     ...(bytecode ? ["--bytecode"] : []),
     // JavaScriptCore's tier-up thresholds ×100: code that runs once at start stays in the
     // interpreter instead of keeping the optimising compilers busy on a second core and their
@@ -76,7 +86,10 @@ async function compile(target: string, commit: string, bytecode: boolean): Promi
     "--no-compile-autoload-bunfig",
     "--no-compile-autoload-tsconfig",
     "--no-compile-autoload-package-json",
+    "--root",
+    SOURCES,
     ENTRY,
+    PLAYWRIGHT_ENTRY,
     "--outfile",
     join(DIST, fileFor(target)),
   ];

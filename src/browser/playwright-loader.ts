@@ -1,56 +1,37 @@
 /**
- * Loads playwright-core so that it also works inside the compiled executable (SPEC §1: one file,
- * nothing else installed). playwright-core reads two of its own JSON files at run time with a
- * computed `require(join(__dirname, "..", "package.json"))` (and `browsers.json` for its browser
- * registry). `bun build --compile` cannot see a computed path, so it embeds neither, and the
- * executable looks for them under the BUILD machine's node_modules (oven-sh/bun#18749; checked
- * here with node_modules hidden: "Cannot find module …/playwright-core/package.json").
- *
- * Fix: import both files statically (so they are embedded) and answer those two requires from
- * memory, through Node's documented resolver hook (`Module._resolveFilename`, which Bun honours)
- * and a pre-filled module cache entry. Nothing else is touched; from sources the answer is the
- * same file's content. Pinned with playwright-core 1.65.1 (test/browser checks the compiled path).
+ * Loads playwright-core on first use, from the compiled executable's second entrypoint or, from
+ * sources, from its module (docs/playwright-split.md). It is large (4 MB of JavaScript), so it is
+ * off every other command's start-up path: in the executable it is not even part of the Core's
+ * bundle, only of `playwright-core-entry.ts`'s, which `build/compile.ts` embeds beside it
+ * (SPEC §1: still one file; nothing is extracted to disk).
  */
-import Module from "node:module";
-import packageJson from "playwright-core/package.json" with { type: "json" };
-// Not in the package's `exports`, hence the relative path (the bundler embeds it as JSON).
-import browsersJson from "../../node_modules/playwright-core/browsers.json" with { type: "json" };
+import { dirname, join } from "node:path";
+import type { PlaywrightCore } from "./playwright-core-entry.ts";
 
-type PlaywrightCore = typeof import("playwright-core");
+// Replaced by `bun build --define` (build/compile.ts): the entry's path inside the executable,
+// relative to the Core's own embedded module. Undeclared when running from sources.
+declare const ICECORE_PLAYWRIGHT_ENTRY: string | undefined;
 
-interface ModuleInternals {
-  _resolveFilename(request: string, ...rest: unknown[]): string;
-  _cache: Record<string, unknown>;
-  new (id: string): { filename: string; loaded: boolean; exports: unknown };
-}
-
-const EMBEDDED: Record<string, unknown> = { "package.json": packageJson, "browsers.json": browsersJson };
-const OWN_JSON = /[\\/]playwright-core[\\/](package|browsers)\.json$/;
+type Entry = typeof import("./playwright-core-entry.ts");
 
 let loading: Promise<PlaywrightCore> | null = null;
 
-function answerOwnJsonFromMemory(): void {
-  const internals = Module as unknown as ModuleInternals;
-  const resolve = internals._resolveFilename;
-  internals._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]): string {
-    const own = typeof request === "string" ? OWN_JSON.exec(request) : null;
-    if (own === null) return resolve.call(this, request, ...rest);
-    if (internals._cache[request] === undefined) {
-      const module = new internals(request);
-      module.filename = request;
-      module.exports = EMBEDDED[`${own[1]}.json`];
-      module.loaded = true;
-      internals._cache[request] = module;
-    }
-    return request;
-  };
+/**
+ * Where the entry is. Compiled: beside the Core's module in the executable's embedded file system
+ * (`Bun.main`, e.g. /$bunfs/root/icecore-linux-x64 or B:\~BUN\root\icecore-windows-x64.exe).
+ * From sources: the TypeScript module. Never a string literal in `import()`: the bundler would
+ * then pull the module, and playwright-core with it, back into the Core's bundle.
+ */
+function entrySpecifier(): string {
+  if (typeof ICECORE_PLAYWRIGHT_ENTRY === "string") return join(dirname(Bun.main), ICECORE_PLAYWRIGHT_ENTRY);
+  return join(import.meta.dir, "playwright-core-entry.ts");
 }
 
-/** playwright-core, loaded once, on first use (it is large: off every other command's start-up path). */
+/** playwright-core, loaded once, on first use. */
 export function loadPlaywright(): Promise<PlaywrightCore> {
   if (loading === null) {
-    answerOwnJsonFromMemory();
-    loading = import("playwright-core");
+    const specifier = entrySpecifier();
+    loading = (import(specifier) as Promise<Entry>).then((entry) => entry.importPlaywrightCore());
   }
   return loading;
 }
