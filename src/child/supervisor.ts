@@ -39,7 +39,9 @@ export function childArgv(command: readonly string[], pipeName: string): string[
 export function spawnChild(command: readonly string[], pipeName: string, guard: readonly string[] = []): SupervisedChild {
   let proc: Subprocess;
   try {
-    proc = Bun.spawn([...guard, ...childArgv(command, pipeName)], { stdio: ["inherit", "inherit", "inherit"], env: process.env });
+    // No `env` option: Bun then hands the child this process's environment as it is, without
+    // copying process.env into a new block first (SPEC §4.2, the same variables either way).
+    proc = Bun.spawn([...guard, ...childArgv(command, pipeName)], { stdio: ["inherit", "inherit", "inherit"] });
   } catch (error) {
     throw new ChildSpawnFailed(`cannot start the child ${JSON.stringify(command[0])}: ${(error as Error).message}`);
   }

@@ -42,6 +42,11 @@ export interface EndpointOptions {
   onRejected?: (rejection: PeerRejection) => void;
   /** A reason not to deliver right now (e.g. icecore is being traced), checked before writing. */
   preflight?: () => string | null;
+  /**
+   * The verified child was accepted and the listener closed, before any byte is written (SPEC
+   * §4.4): the moment the endpoint's life ends, whatever the delivery then does.
+   */
+  onClosed?: (lifetimeMs: number) => void;
 }
 
 export class EndpointDestroyed extends Error {
@@ -145,7 +150,9 @@ export function openEndpoint(options: EndpointOptions): OneTimeEndpoint {
     // SPEC §4.4: consumed, and the listener closed, before the first byte is written.
     consumed = true;
     close();
-    void serve(connection, peer, performance.now());
+    const closedAt = performance.now();
+    options.onClosed?.(closedAt - openedAt);
+    void serve(connection, peer, closedAt);
   };
 
   const listener = platform.endpoints.listen({

@@ -43,10 +43,13 @@ export async function startChild(ctx: HandoffContext, instance: number, command:
     notAfter: leaf.notAfter,
   });
   leaf.keyPem.fill(0);
+  // handoff_closed is logged when the listener closes (at accept, before the bundle is written),
+  // so its time is the endpoint's real end; a failure after that is logged as handoff_failed.
+  let closedLogged = false;
   const fail = (reason: string): HandoffOutcome => {
     bytes.fill(0);
     identity.revokeChild(record.childId, "child_exited");
-    logger.event("handoff_closed", { instance, reason });
+    logger.event(closedLogged ? "handoff_failed" : "handoff_closed", { instance, reason });
     audit.note({ event: "handoff_failed", instance, child_id: record.childId, reason });
     return { ok: false, reason };
   };
@@ -60,6 +63,10 @@ export async function startChild(ctx: HandoffContext, instance: number, command:
         const fields = { instance, pid: rejection.pid, uid: rejection.uid, exe: rejection.exe, reason: rejection.reason, count: rejection.count };
         audit.note({ event: "handoff_peer_rejected", ...fields });
         logger.event("handoff_peer_rejected", fields);
+      },
+      onClosed: (lifetimeMs) => {
+        closedLogged = true;
+        logger.event("handoff_closed", { instance, lifetime_ms: Number(lifetimeMs.toFixed(3)) });
       },
       // SPEC §7: a key is never handed over while something traces icecore.
       preflight: () => {
@@ -90,11 +97,13 @@ export async function startChild(ctx: HandoffContext, instance: number, command:
   clearTimeout(timer);
 
   if ("delivery" in outcome) {
-    const { peer, openedAt, closedAt, writtenAt, bytes: length } = outcome.delivery;
-    logger.event("handoff_delivered", { instance, pid: peer.pid, client_id: leaf.clientId, child_id: record.childId, bytes: length });
-    logger.event("handoff_closed", {
+    const { peer, closedAt, writtenAt, bytes: length } = outcome.delivery;
+    logger.event("handoff_delivered", {
       instance,
-      lifetime_ms: Number((closedAt - openedAt).toFixed(3)),
+      pid: peer.pid,
+      client_id: leaf.clientId,
+      child_id: record.childId,
+      bytes: length,
       closed_before_write_ms: Number((writtenAt - closedAt).toFixed(3)),
     });
     // SPEC §3: whatever ends the child revokes everything it holds.

@@ -35,3 +35,4 @@ test("the orphan guard runs in front of the command, in the same process", async
 test("a command that cannot be started is ChildSpawnFailed, not a crash", () => {
   expect(() => spawnChild(["/nonexistent/ui"], "@x")).toThrow(ChildSpawnFailed);
 });
+

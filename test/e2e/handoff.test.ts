@@ -72,9 +72,12 @@ describe("handoff endpoint", () => {
     expect((await run.exited).code).toBe(0);
     const [report] = run.fixtureReports();
     expect(report).toMatchObject({ received: true, listed_after: false, second: { refused: true } });
-    const closed = run.events.find((e) => e.event === "handoff_closed")!;
-    // SPEC §4.4: the listener is closed when the peer is accepted, before the first byte.
-    expect(Number(closed.closed_before_write_ms)).toBeGreaterThanOrEqual(0);
+    // SPEC §4.4: the listener is closed when the peer is accepted, before the first byte: the
+    // close is logged first, and the delivery says how long after it the bundle was written.
+    const order = run.events.map((e) => e.event).filter((e) => e === "handoff_closed" || e === "handoff_delivered");
+    expect(order).toEqual(["handoff_closed", "handoff_delivered"]);
+    const delivered = run.events.find((e) => e.event === "handoff_delivered")!;
+    expect(Number(delivered.closed_before_write_ms)).toBeGreaterThanOrEqual(0);
   });
 
   test("a child that never connects: exit 69 within the timeout plus a margin, child terminated, endpoint gone", async () => {

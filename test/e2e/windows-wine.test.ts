@@ -206,8 +206,10 @@ describe.skipIf(missing !== null)("windows-x64 under Wine", () => {
     expect((await run.exited).code).toBe(0);
     const [report] = run.fixtureReports();
     expect(report).toMatchObject({ received: true, second: { refused: true, error_name: "EndpointNotReady" } });
-    const closed = run.events.find((e) => e.event === "handoff_closed")!;
-    expect(Number(closed.closed_before_write_ms)).toBeGreaterThanOrEqual(0);
+    const order = run.events.map((e) => e.event).filter((e) => e === "handoff_closed" || e === "handoff_delivered");
+    expect(order).toEqual(["handoff_closed", "handoff_delivered"]);
+    const delivered = run.events.find((e) => e.event === "handoff_delivered")!;
+    expect(Number(delivered.closed_before_write_ms)).toBeGreaterThanOrEqual(0);
   });
 
   test("a client whose endpoint server is not its ancestor refuses the bundle; its own child (the control) takes it", async () => {
