@@ -219,6 +219,30 @@ export function builtinCatalogue(opts: { platform?: NodeJS.Platform; searchPath?
   return out;
 }
 
+/**
+ * The built-in catalogue, built when something first reads it (the first command request, the
+ * listing, the OpenAPI document) rather than before the API is ready: building it resolves each
+ * tool on PATH and compiles its schema, ≈ 0.6 ms of start-up (docs/performance.md). It cannot be
+ * wrong (test/commands), so nothing is lost by not building it earlier; a `--policy` file, which
+ * can be, is still compiled and checked before any key exists.
+ */
+export function deferredCatalogue(build: () => Catalogue): Catalogue {
+  let built: Catalogue | null = null;
+  const catalogue = () => (built ??= build());
+  return {
+    get size() {
+      return catalogue().size;
+    },
+    get: (name) => catalogue().get(name),
+    has: (name) => catalogue().has(name),
+    forEach: (callback, thisArg?) => catalogue().forEach(callback, thisArg),
+    keys: () => catalogue().keys(),
+    values: () => catalogue().values(),
+    entries: () => catalogue().entries(),
+    [Symbol.iterator]: () => catalogue()[Symbol.iterator](),
+  };
+}
+
 export function sortedCommands(catalogue: Catalogue): CommandSpec[] {
   return [...catalogue.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

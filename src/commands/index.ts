@@ -10,6 +10,6 @@ export { createConcurrencyLimiter, DEFAULT_MAX_CONCURRENT_PER_CLIENT, type Concu
 export { argIssues, validateArgs, documentedCheck } from "./argv-builder.ts";
 export { argsSha256 } from "./args-digest.ts";
 export { SpawnError, ELEVATION_PREFIX } from "./executor.ts";
-export { builtinCatalogue, FIXED_PATH } from "./catalogue.ts";
+export { builtinCatalogue, deferredCatalogue, FIXED_PATH } from "./catalogue.ts";
 export { DENY_RULES } from "./deny-rules.ts";
 export type { Catalogue, CommandSpec, ElevateWith, RunResult, ArgValues } from "./types.ts";

@@ -54,6 +54,9 @@ export async function startChild(ctx: HandoffContext, instance: number, command:
     return { ok: false, reason };
   };
 
+  // Everything the open endpoint's life does not need is ready before it opens (SPEC §4: the
+  // endpoint is open only while the child starts and connects): the orphan guard's argv.
+  const guard = platform.hardening.orphanGuard();
   let endpoint: ReturnType<typeof openEndpoint>;
   try {
     endpoint = openEndpoint({
@@ -79,7 +82,7 @@ export async function startChild(ctx: HandoffContext, instance: number, command:
     return fail(`could not open the handoff endpoint: ${(error as Error).message}`);
   }
   logger.event("handoff_listening", { instance, name: endpoint.name });
-  const child = spawnChild(command, endpoint.name, platform.hardening.orphanGuard());
+  const child = spawnChild(command, endpoint.name, guard);
   endpoint.expectChild(child.pid);
   identity.registry.setPid(record.childId, child.pid);
   logger.event("child_spawned", { instance, pid: child.pid, child_id: record.childId });

@@ -87,9 +87,9 @@ export async function startCoreServices(options: CoreServicesOptions): Promise<C
     onLeafRevoked: (leaf) => logger.event("client_revoked", { child_id: leaf.childId, client_id: leaf.clientId, reason: leaf.revokeReason }),
   });
   const commandService = async (): Promise<CommandService> => {
-    const { CommandService, createConcurrencyLimiter, builtinCatalogue } = await import("../commands/index.ts");
+    const { CommandService, createConcurrencyLimiter, builtinCatalogue, deferredCatalogue } = await import("../commands/index.ts");
     return new CommandService({
-      catalogue: options.catalogue ?? builtinCatalogue(),
+      catalogue: options.catalogue ?? deferredCatalogue(() => builtinCatalogue()),
       elevateWith: options.elevateWith,
       audit,
       jobs,

@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { loadPolicy } from "../../src/commands/policy-loader.ts";
 import { buildArgv, validateArgs } from "../../src/commands/argv-builder.ts";
-import { DEBIAN_PACKAGE_PATTERN, resolveExecutable } from "../../src/commands/catalogue.ts";
+import { DEBIAN_PACKAGE_PATTERN, resolveExecutable, builtinCatalogue, deferredCatalogue } from "../../src/commands/catalogue.ts";
 import { commandEnv, spawnArgv } from "../../src/commands/executor.ts";
 import { testApp, removeScratch } from "./helpers.ts";
 
@@ -205,5 +205,20 @@ describe("package.install (argv only: never installed in tests)", () => {
     // And a name after -- is taken as a package, never as an option.
     const dash = Bun.spawnSync([c.executable!, "-s", "install", "-y", "--no-install-recommends", "--", "-q"], { env: commandEnv([]), stdin: "ignore" });
     expect(dash.stdout.toString() + dash.stderr.toString()).toContain("Unable to locate package -q");
+  });
+});
+
+describe("the deferred built-in catalogue (built when first read, off the start-up path)", () => {
+  test("is not built until something reads it, then once, and reads as the catalogue itself", () => {
+    let builds = 0;
+    const catalogue = deferredCatalogue(() => (builds++, builtinCatalogue()));
+    expect(builds).toBe(0);
+    const direct = builtinCatalogue();
+    expect(catalogue.size).toBe(direct.size);
+    expect([...catalogue.keys()]).toEqual([...direct.keys()]);
+    expect(catalogue.has("system.info")).toBe(true);
+    expect(catalogue.get("system.info")?.name).toBe("system.info");
+    expect([...catalogue].map(([name]) => name)).toEqual([...direct.keys()]);
+    expect(builds).toBe(1);
   });
 });

@@ -79,8 +79,11 @@ export function commandRoutes({ service, checks }: CommandRoutesOptions) {
   // Each allowed command's args are validated with its own schema (422 issues name its fields);
   // a name outside the catalogue gets the generic shape check, then 404 `unknown_command`.
   const generic = validJson(CommandRequestSchema);
-  const allowed = new Map(sortedCommands(service.catalogue).map((command) => [command.name, { command, validator: validJson(commandBody(command)) }]));
-  const validBody = Object.assign(((c, next) => (allowed.get(c.req.param("name") ?? "")?.validator ?? generic)(c as never, next)) as typeof generic, generic);
+  // Built on the first command request, with the catalogue (commands/catalogue.ts deferredCatalogue).
+  const allowCommands = () => new Map(sortedCommands(service.catalogue).map((command) => [command.name, { command, validator: validJson(commandBody(command)) }]));
+  let allowed: ReturnType<typeof allowCommands> | null = null;
+  const allowedCommands = () => (allowed ??= allowCommands());
+  const validBody = Object.assign(((c, next) => (allowedCommands().get(c.req.param("name") ?? "")?.validator ?? generic)(c as never, next)) as typeof generic, generic);
   return new Hono<Env>()
     .get(
       "/v1/commands",
@@ -100,7 +103,7 @@ export function commandRoutes({ service, checks }: CommandRoutesOptions) {
       validBody,
       async (c) => {
         const name = c.req.param("name");
-        const known = allowed.get(name);
+        const known = allowedCommands().get(name);
         const command = known ? known.command : service.command(name);
         const args = known ? (c.req.valid("json").args as ArgValues) : validateArgs(command, c.req.valid("json").args);
         const execution = await service.execute(callerOf(c), command, args, argsSha256(args));
