@@ -14,6 +14,14 @@ export type LogFields = Record<string, string | number | boolean | null | undefi
 
 export interface Logger {
   event(event: string, fields?: LogFields): void;
+  /**
+   * SPEC §2 `request` (method, path, status, ms, client_id): the line `event("request", …)` would
+   * write, built without the generic field walk. It is the hottest line there is: the generic
+   * path cost a fifth of the server's CPU on keep-alive GETs (docs/performance.md). A method or
+   * path holding a PEM marker is logged as WITHHELD (a client controls both; the line is still
+   * written, and the request still answered).
+   */
+  request(method: string, path: string, status: number, ms: number, clientId: string | null): void;
   readonly format: LogFormat;
 }
 
@@ -53,6 +61,23 @@ function safeJson(value: unknown): string {
   return JSON.stringify(value).replace(UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
+/** Printable ASCII without `"` and `\`: such a string is its own JSON body, nothing to escape. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** safeJson of a string; a plain one (a method, most paths, a client_id) is quoted as it is. */
+function safeJsonString(value: string): string {
+  if (PLAIN.test(value)) return `"${value}"`;
+  const json = JSON.stringify(value);
+  return HAS_UNSAFE.test(json) ? json.replace(UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`) : json;
+}
+
+/** What a request's client-controlled text is logged as when it holds a PEM marker. */
+export const WITHHELD = "(withheld: holds a PEM marker)";
+const loggable = (text: string) => (text.includes(PEM_MARKER) ? WITHHELD : text);
+
+/** A finite number as JSON writes it (JSON.stringify gives null for NaN and ±Infinity). */
+const jsonNumber = (n: number) => (Number.isFinite(n) ? String(n) : "null");
+
 /** `ts`: the ISO 8601 time, formatted once per millisecond however many lines share it. */
 let isoAt = Number.NaN;
 let iso = "";
@@ -74,6 +99,14 @@ function jsonLine(event: string, fields: LogFields): string {
   const head = `{"ts":"${isoNow()}","uptime_ms":${Math.round(uptimeMs() * 1000) / 1000},"event":${safeJson(event)}`;
   const rest = safeJson(fields);
   return rest === "{}" ? `${head}}` : `${head},${rest.slice(1)}`;
+}
+
+/** The request line, as jsonLine("request", {method, path, status, ms, client_id}) writes it. */
+function requestJsonLine(method: string, path: string, status: number, ms: number, clientId: string | null): string {
+  return (
+    `{"ts":"${isoNow()}","uptime_ms":${Math.round(uptimeMs() * 1000) / 1000},"event":"request","method":${safeJsonString(method)},` +
+    `"path":${safeJsonString(path)},"status":${jsonNumber(status)},"ms":${jsonNumber(ms)},"client_id":${clientId === null ? "null" : safeJsonString(clientId)}}`
+  );
 }
 
 /** `key=value`; a value with spaces, quotes or anything in UNSAFE is written as a JSON string. */
@@ -114,25 +147,32 @@ export function createLogger(format: LogFormat, write: (line: string) => void = 
     write(lines.join("\n"));
   };
   if (grouped.size > 0) process.once("exit", flush);
+  const emit = (event: string, line: string) => {
+    if (!grouped.has(event)) {
+      flush();
+      write(line);
+      return;
+    }
+    pending.push(line);
+    if (pending.length >= GROUP_LINES) flush();
+    else if (timer === null) {
+      timer = setTimeout(flush, GROUP_MS);
+      // A pending group never keeps the process alive; the exit hook writes it.
+      timer.unref();
+    }
+  };
   return {
     format,
     event(event, fields = {}) {
       assertLoggable(fields);
-      const line = format === "json" ? jsonLine(event, fields) : textLine(event, fields);
-      if (!grouped.has(event)) {
-        flush();
-        write(line);
-        return;
-      }
-      pending.push(line);
-      if (pending.length >= GROUP_LINES) flush();
-      else if (timer === null) {
-        timer = setTimeout(flush, GROUP_MS);
-        // A pending group never keeps the process alive; the exit hook writes it.
-        timer.unref();
-      }
+      emit(event, format === "json" ? jsonLine(event, fields) : textLine(event, fields));
+    },
+    request(method, path, status, ms, clientId) {
+      const [m, p] = [loggable(method), loggable(path)];
+      const id = clientId === null ? null : loggable(clientId);
+      emit("request", format === "json" ? requestJsonLine(m, p, status, ms, id) : textLine("request", { method: m, path: p, status, ms, client_id: id }));
     },
   };
 }
 
-export const silentLogger: Logger = { format: "json", event() {} };
+export const silentLogger: Logger = { format: "json", event() {}, request() {} };

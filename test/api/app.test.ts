@@ -250,4 +250,14 @@ describe("request log (SPEC §2)", () => {
     expect(events[0]!.path).toBe("/v1/health");
     for (const line of logLines) expect(line).not.toContain("-----BEGIN");
   });
+
+  test("a path holding a PEM marker is answered (404) and logged, with the path withheld", async () => {
+    logLines.length = 0;
+    const answer = await request({ path: "/v1/-----BEGIN-----" });
+    expect(answer.status).toBe(404);
+    const events = logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e.event === "request");
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ status: 404, path: "(withheld: holds a PEM marker)" });
+    for (const line of logLines) expect(line).not.toContain("-----BEGIN");
+  });
 });

@@ -4,6 +4,7 @@
  * test/e2e/attack-small.test.ts.
  */
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { join } from "node:path";
 import { createLogger, GROUP_LINES } from "../../src/log/logger.ts";
 import { track } from "../support/reaper.ts";
@@ -108,5 +109,39 @@ describe("grouped lines (the per-request line, written together)", () => {
     expect(status).toBe(3);
     const lines = err.trim().split("\n").map((l) => JSON.parse(l) as { event: string; n: number });
     expect(lines.map((l) => l.n)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});
+
+describe("the request line's own formatter (the hottest line, docs/performance.md)", () => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom(...Object.values(HOSTILE)), fc.constant("/v1/health"));
+  const afterHead = (line: string) => line.slice(line.indexOf(',"event":'));
+
+  test("writes exactly the line event('request', …) writes, in both formats, for any method, path, status, ms and client_id", () => {
+    fc.assert(
+      fc.property(text, text, fc.integer({ min: 100, max: 599 }), fc.double({ min: 0, max: 1e6, noNaN: true }), fc.option(text, { nil: null }), (method, path, status, ms, clientId) => {
+        fc.pre(![method, path, clientId ?? ""].some((s) => s.includes("-----BEGIN")));
+        for (const format of ["json", "text"] as const) {
+          const lines: string[] = [];
+          const logger = createLogger(format, (line) => lines.push(line));
+          logger.request(method, path, status, ms, clientId);
+          logger.event("request", { method, path, status, ms, client_id: clientId });
+          if (format === "json") {
+            expect(afterHead(lines[0]!)).toBe(afterHead(lines[1]!));
+            expect(JSON.parse(lines[0]!)).toMatchObject({ event: "request", method, path, status, ms, client_id: clientId });
+          } else expect(lines[0]).toBe(lines[1]);
+          expect(RAW.test(lines[0]!)).toBe(false);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test("a method or path holding a PEM marker is logged as withheld, and the line is still written", () => {
+    const lines: string[] = [];
+    const logger = createLogger("json", (line) => lines.push(line));
+    logger.request("GET", "/v1/-----BEGIN PRIVATE KEY-----", 404, 0.1, null);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain("-----BEGIN");
+    expect(JSON.parse(lines[0]!)).toMatchObject({ path: "(withheld: holds a PEM marker)", status: 404 });
   });
 });

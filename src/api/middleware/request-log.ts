@@ -4,11 +4,5 @@ import type { SignatureVariables } from "./signature.ts";
 
 /** SPEC §2 `request` event: method, path (never the query, which may carry data), status, ms, client_id. */
 export function logRequest(logger: Logger, c: Context<{ Variables: Partial<SignatureVariables> }>, startedMs: number): void {
-  logger.event("request", {
-    method: c.req.method,
-    path: c.req.path,
-    status: c.res.status,
-    ms: Math.round((performance.now() - startedMs) * 100) / 100,
-    client_id: c.get("caller")?.clientId ?? null,
-  });
+  logger.request(c.req.method, c.req.path, c.res.status, Math.round((performance.now() - startedMs) * 100) / 100, c.get("caller")?.clientId ?? null);
 }
