@@ -52,13 +52,16 @@ const UNSAFE_CHARS = "\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u
 const UNSAFE = new RegExp(`[${UNSAFE_CHARS}]`, "g");
 const HAS_UNSAFE = new RegExp(`[${UNSAFE_CHARS}]`);
 
+/** One character of UNSAFE as its `\\uXXXX` escape. */
+const escapeUnsafe = (ch: string) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
 /**
  * JSON.stringify escapes C0 already; the rest of UNSAFE is turned into `\uXXXX` too. Every such
  * character can only sit inside a JSON string (the syntax is ASCII), so the result is still the
  * same JSON value.
  */
 function safeJson(value: unknown): string {
-  return JSON.stringify(value).replace(UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value).replace(UNSAFE, escapeUnsafe);
 }
 
 /** Printable ASCII without `"` and `\`: such a string is its own JSON body, nothing to escape. */
@@ -68,11 +71,11 @@ const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 function safeJsonString(value: string): string {
   if (PLAIN.test(value)) return `"${value}"`;
   const json = JSON.stringify(value);
-  return HAS_UNSAFE.test(json) ? json.replace(UNSAFE, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`) : json;
+  return HAS_UNSAFE.test(json) ? json.replace(UNSAFE, escapeUnsafe) : json;
 }
 
 /** What a request's client-controlled text is logged as when it holds a PEM marker. */
-export const WITHHELD = "(withheld: holds a PEM marker)";
+const WITHHELD = "(withheld: holds a PEM marker)";
 const loggable = (text: string) => (text.includes(PEM_MARKER) ? WITHHELD : text);
 
 /** A finite number as JSON writes it (JSON.stringify gives null for NaN and ±Infinity). */

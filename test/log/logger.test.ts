@@ -8,6 +8,7 @@ import fc from "fast-check";
 import { join } from "node:path";
 import { createLogger, GROUP_LINES } from "../../src/log/logger.ts";
 import { track } from "../support/reaper.ts";
+import { PKCS8_BEGIN } from "../support/paths.ts";
 
 const HOSTILE: Record<string, string> = {
   nul: "\u0000",
@@ -139,7 +140,7 @@ describe("the request line's own formatter (the hottest line, docs/performance.m
   test("a method or path holding a PEM marker is logged as withheld, and the line is still written", () => {
     const lines: string[] = [];
     const logger = createLogger("json", (line) => lines.push(line));
-    logger.request("GET", "/v1/-----BEGIN PRIVATE KEY-----", 404, 0.1, null);
+    logger.request("GET", `/v1/${PKCS8_BEGIN}`, 404, 0.1, null);
     expect(lines).toHaveLength(1);
     expect(lines[0]).not.toContain("-----BEGIN");
     expect(JSON.parse(lines[0]!)).toMatchObject({ path: "(withheld: holds a PEM marker)", status: 404 });
