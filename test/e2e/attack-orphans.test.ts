@@ -31,13 +31,28 @@ function running(pid: number): boolean {
   }
 }
 
-/** Pids of running processes whose command line contains `token`. */
+/**
+ * Past the guard: the process has exec'd the program, so `setpriv` has already set its death
+ * signal. Before that exec its command line is setpriv's, which also holds the program's argv, so
+ * matching on argv alone would let a test kill the parent inside the window the guard cannot
+ * cover (docs/hardening.md §10, "Limits") and fail for the wrong reason.
+ */
+function pastGuard(pid: number): boolean {
+  try {
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0")[0]!;
+    return argv0 !== "" && !/(^|\/)setpriv$/.test(argv0);
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of running processes past the guard whose command line contains `token`. */
 function pidsWith(token: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (readFileSync(`/proc/${entry}/cmdline`, "latin1").includes(token) && running(Number(entry))) pids.push(Number(entry));
+      if (readFileSync(`/proc/${entry}/cmdline`, "latin1").includes(token) && running(Number(entry)) && pastGuard(Number(entry))) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
@@ -75,6 +90,7 @@ test("item 10: icecore SIGKILLed: its child, a running job and a command in flig
   const [job] = await until("the job", () => pidsWith(join(sync, "never-job")).at(0) ?? null).then((pid) => [pid]);
   const hold = await until("the command in flight", () => pidsWith(join(sync, "never-hold")).at(0) ?? null);
   const victims = { child, job: job!, hold };
+  await until("the child to be past the guard", () => (pastGuard(child) ? true : null));
   try {
     for (const pid of Object.values(victims)) expect(running(pid)).toBe(true);
     // Each is icecore's own child, started through the guard (same pid after setpriv's exec).
@@ -113,7 +129,7 @@ test("control: a SIGKILLed parent's child behind the guard ends; the same child 
   const pids = JSON.parse(new TextDecoder().decode(value)) as { guarded: number; unguarded: number };
   try {
     // setpriv sets PR_SET_PDEATHSIG, then execs: the guard holds once the program is running.
-    const started = (pid: number) => running(pid) && readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("wait-for-file");
+    const started = (pid: number) => running(pid) && pastGuard(pid) && readFileSync(`/proc/${pid}/cmdline`, "latin1").includes("wait-for-file");
     await until("both programs to start", () => (started(pids.guarded) && started(pids.unguarded) ? true : null));
     parent.kill("SIGKILL");
     await parent.exited;
