@@ -90,8 +90,8 @@ test("item 10: icecore SIGKILLed: its child, a running job and a command in flig
   const [job] = await until("the job", () => pidsWith(join(sync, "never-job")).at(0) ?? null).then((pid) => [pid]);
   const hold = await until("the command in flight", () => pidsWith(join(sync, "never-hold")).at(0) ?? null);
   const victims = { child, job: job!, hold };
-  await until("the child to be past the guard", () => (pastGuard(child) ? true : null));
   try {
+    await until("the child to be past the guard", () => (pastGuard(child) ? true : null));
     for (const pid of Object.values(victims)) expect(running(pid)).toBe(true);
     // Each is icecore's own child, started through the guard (same pid after setpriv's exec).
     for (const pid of Object.values(victims)) expect(readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]!.split(" ")[1]).toBe(String(icecore));
