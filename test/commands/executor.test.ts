@@ -4,7 +4,7 @@
  * are killed, output is capped without buffering (50 MB through a 1 MiB cap, icecore's RSS
  * stays flat), elevation wraps the argv and never prompts.
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
 import { existsSync, renameSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { commandEnv, ELEVATION_PREFIX, runCommand, spawnArgv, startProcess, SYNC_KILL_GRACE_MS } from "../../src/commands/executor.ts";
@@ -106,11 +106,30 @@ describe("output cap", () => {
     expect(m50.heapRetainedMb).toBeLessThan(6);
     expect(m200.heapRetainedMb).toBeLessThan(6);
     // RSS rises transiently by allocator/GC slack of the discarded chunks (15-130 MB seen in this
-    // shared test process, depending on what else it is collecting). Buffering would show as
+    // shared test process; +459 MB once on a busy CI machine before the executor collected every
+    // 16 MiB dropped, the next test). Buffering would show as
     // growth with the output: 200 MB kept costs at least 200 MB, and 150 MB more than the 50 MB
     // run. The bounds are those physical ones, so a busy machine does not fail them.
     expect(m200.peakGrowthMb).toBeLessThan(200);
     expect(m200.peakGrowthMb - m50.peakGrowthMb).toBeLessThan(150);
+  }, 15_000);
+
+  test("dropped output is collected every 16 MiB, whatever the collector would do on its own; output within the cap never triggers a collection", async () => {
+    // The bound behind the RSS figures above (src/commands/executor.ts DROPPED_BYTES_PER_COLLECTION):
+    // a CI run without it saw +459 MB of RSS for the 200 MB run, when nothing else collected.
+    const collections = spyOn(Bun, "gc");
+    try {
+      const huge = await runCommand(big.get("t.huge")!, {}, { elevateWith: "none" });
+      expect(huge.truncated).toBe(true);
+      // 199 MiB dropped, chunks of at most 512 KiB: one full collection per 16–16.5 MiB, 12 in all.
+      expect(collections.mock.calls.filter(([full]) => full === true).length).toBe(12);
+      collections.mockClear();
+      const small = await runCommand(big.get("t.small")!, {}, { elevateWith: "none" });
+      expect(small.truncated).toBe(false);
+      expect(collections).not.toHaveBeenCalled();
+    } finally {
+      collections.mockRestore();
+    }
   }, 15_000);
 
   test("output exactly at the cap is not truncated", async () => {
