@@ -183,6 +183,20 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
     if (now !== null) resolve(now);
     else browserProcess!.once("exit", (code, signal) => resolve({ code, signal }));
   });
+  // Chromium's helpers (zygote, renderers, the network and storage services) share its process
+  // group (Playwright spawns it as a group leader) and can outlive its exit, still writing into the
+  // profile: a CI run found the profile recreated after its removal. Whatever is left of the group
+  // is killed before the profile goes. The group's id cannot name another group while any of
+  // Chromium's processes is left (the kernel does not reuse it), and this runs milliseconds after
+  // Chromium's exit.
+  const endHelpers = () => {
+    if (browserProcess?.pid === undefined || process.platform === "win32") return;
+    try {
+      process.kill(-browserProcess.pid, "SIGKILL");
+    } catch {
+      // ESRCH: nothing left
+    }
+  };
   let finishing = false;
   let resolveClosed!: (r: CloseReason) => void;
   const closed = new Promise<CloseReason>((resolve) => (resolveClosed = resolve));
@@ -203,6 +217,7 @@ export async function launchConsoleBrowser(opts: ConsoleBrowserOptions): Promise
     clearTimeout(timer);
     const died = exit === null || exit.signal !== null || exit.code !== 0;
     const reason: CloseReason = trigger === "shutdown" ? "shutdown" : died ? "browser_died" : trigger === "page" && !endedFirst ? "page_closed" : "browser_closed";
+    endHelpers();
     removeProfile();
     resolveClosed(reason);
   };

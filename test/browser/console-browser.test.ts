@@ -111,6 +111,22 @@ afterAll(async () => {
   foreign.stop(true);
 });
 
+/** Processes whose process group is `group`, with their state letter (Z: a zombie, already dead). */
+function processesInGroup(group: number): { pid: number; state: string }[] {
+  const found: { pid: number; state: string }[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === group) found.push({ pid: Number(entry), state: fields[0]! });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 const chromiumProcesses = (browser: ConsoleBrowser) => [browser.browserPid!, ...descendantsOf(browser.browserPid!)];
 
 describe.skipIf(chromiumPath === null)("console browser (Debian Chromium)", () => {
@@ -350,6 +366,30 @@ describe.skipIf(chromiumPath === null)("renewal and the end of the browser", () 
     expect(await browser.closed).toBe("browser_died");
     expect(await browser.browserExit).toEqual({ code: null, signal: "SIGKILL" });
     expect(existsSync(profile)).toBe(false);
+  });
+
+  test("a Chromium helper that outlives the browser (here: stopped) is ended before the profile is removed", async () => {
+    const browser = await launch();
+    const group = browser.browserPid!;
+    // Chromium's helpers, in its process group (src/browser/console-browser.ts endHelpers).
+    const members = () => processesInGroup(group).filter((p) => p.pid !== group);
+    const helper = members().find((p) => p.state !== "Z");
+    expect(helper).toBeDefined();
+    // A stopped helper cannot exit on its own when the browser goes: like a hung or still
+    // flushing one, only a signal from outside ends it.
+    process.kill(helper!.pid, "SIGSTOP");
+    try {
+      process.kill(group, "SIGKILL");
+      expect(await browser.closed).toBe("browser_died");
+      expect(members().filter((p) => p.pid === helper!.pid && p.state !== "Z")).toEqual([]);
+      expect(existsSync(browser.profileDir)).toBe(false);
+    } finally {
+      try {
+        process.kill(helper!.pid, "SIGKILL");
+      } catch {
+        // ended by the browser's cleanup, as it should be
+      }
+    }
   });
 
   test("Chromium ending cleanly (SIGTERM, as when its last window closes) ends the session, not as a death", async () => {
