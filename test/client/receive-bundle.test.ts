@@ -10,7 +10,9 @@
  * reaches Python on stdin, never through a file.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import type { Subprocess } from "bun";
 import { HandoffFailed, receiveBundle } from "../../src/client/receive-bundle.ts";
 import { BundleInvalid, BundleSchema, MAX_BUNDLE_BYTES, decodeBundle, encodeBundle, type BundleParts, type ServerKeyJwk } from "../../src/handoff/bundle.ts";
@@ -88,14 +90,14 @@ type ClientOutcome = { ok: true; bundle: Record<string, unknown>; ms: number } |
  * serves one connection as `mode` says, and reports what the client printed and how many
  * connections it accepted.
  */
-async function round(mode: string, payload: Uint8Array, opts: { name?: string; delay?: number; timeoutMs?: number } = {}): Promise<{ client: ClientOutcome; accepted: number }> {
+async function round(mode: string, payload: Uint8Array, opts: { name?: string; delay?: number; timeoutMs?: number; client?: string[] } = {}): Promise<{ client: ClientOutcome; accepted: number }> {
   const request = {
     mode,
     name: opts.name ?? freshName(),
     payload: Buffer.from(payload).toString("base64"),
     delay: opts.delay ?? 0,
     timeout_ms: opts.timeoutMs ?? 3000,
-    client: [BUN, join(FIXTURES, "receive-client.ts")],
+    client: opts.client ?? [BUN, join(FIXTURES, "receive-client.ts")],
   };
   host!.stdin.write(JSON.stringify(request) + "\n");
   await host!.stdin.flush();
@@ -128,20 +130,28 @@ describe.skipIf(!canRun)("receiveBundle against a write-and-close-at-once server
   // host is not our ancestor, so the client refuses it before reading a byte.
   test("a server that is not an ancestor of the client is refused before reading", async () => {
     const name = freshName();
-    // The host serves `name` to its own child (mode send) after a pause; we connect first.
-    const served = round("send", validBundle(), { name, delay: 0.2 });
+    // The host binds `name` after a pause and keeps it bound until `release` exists: its own
+    // child only waits for that file and never connects, so the connection below meets the
+    // listener however late the bind comes on a busy machine (it used to race the host's child,
+    // which took the one connection and ended the endpoint).
+    const release = join(mkdtempSync(join(tmpdir(), "icecore-receive-")), "release");
+    const waitForRelease = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.02)";
+    const served = round("send", validBundle(), { name, delay: 0.2, client: [PYTHON!, "-c", waitForRelease, release] });
     let outcome: unknown;
     try {
-      await Bun.sleep(0); // let the request reach the host
-      outcome = await receiveBundle(name, { timeoutMs: 3000, harden: false }).then(
+      outcome = await receiveBundle(name, { timeoutMs: 30_000, harden: false }).then(
         () => "received",
         (error: Error) => error,
       );
     } finally {
-      await served;
+      writeFileSync(release, "");
     }
+    const { accepted } = await served;
+    rmSync(dirname(release), { recursive: true, force: true });
     expect(outcome).toBeInstanceOf(HandoffFailed);
     expect((outcome as Error).message).toMatch(/is not an ancestor of this process/);
+    // Ours was the one connection the host saw: the refusal is the client's own check.
+    expect(accepted).toBe(1);
   });
 
   // Guards: the retry loop with backoff (100, 200, 400 ms…) while nobody listens yet.
