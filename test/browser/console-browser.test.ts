@@ -19,6 +19,7 @@ import { verifyRequest } from "../../src/httpsig/verify.ts";
 import { CHROMIUM_TMP, launchConsoleBrowser, type ConsoleBrowser } from "../../src/browser/console-browser.ts";
 import { findChromium } from "../../src/browser/find-chromium.ts";
 import { descendantsOf } from "../../src/platform/loopback-peer.ts";
+import { readProcStat } from "../../src/platform/linux-proc.ts";
 import { scanProcessMemory } from "../support/process-memory.ts";
 import { asUser, canSwitchUsers, testUser, SWITCH_USERS_REASON } from "../support/users.ts";
 import { FIXTURES, PEM_MARKERS } from "../support/paths.ts";
@@ -116,13 +117,8 @@ function processesInGroup(group: number): { pid: number; state: string }[] {
   const found: { pid: number; state: string }[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === group) found.push({ pid: Number(entry), state: fields[0]! });
-    } catch {
-      // gone meanwhile
-    }
+    const stat = readProcStat(Number(entry)); // null: gone meanwhile
+    if (stat?.pgrp === group) found.push({ pid: Number(entry), state: stat.state });
   }
   return found;
 }

@@ -20,6 +20,7 @@ import { mintServerKey } from "../../src/api/server-key.ts";
 import { IdentityService } from "../../src/identity/service.ts";
 import { mintAuthority, type CertificateAuthority } from "../../src/pki/authority.ts";
 import { signRequest } from "../../src/httpsig/sign.ts";
+import { readProcStat } from "../../src/platform/linux-proc.ts";
 import { importClientKey } from "../../src/client/request-signer.ts";
 
 export const BUN = process.execPath;
@@ -146,13 +147,8 @@ export async function testApp(opts: {
 
 /** Gone = no such pid, or a zombie nobody has reaped yet (pid 1 in some sandboxes never reaps). */
 export function processGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state === "Z" || state === "X";
-  } catch {
-    return true;
-  }
+  const state = readProcStat(pid)?.state;
+  return state === undefined || state === "Z" || state === "X";
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs = 10_000, stepMs = 20): Promise<boolean> {

@@ -13,6 +13,7 @@ import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, FIXTURES, SYSTEM_PYTHON } from "../support/paths.ts";
+import { readProcStat } from "../../src/platform/linux-proc.ts";
 import { asUser, canSwitchUsers, scratchDir, testUser } from "../support/users.ts";
 import { readAudit, startIcecore } from "../support/icecore-process.ts";
 import { track } from "../support/reaper.ts";
@@ -23,12 +24,8 @@ const BOUND_MS = 10_000;
 
 /** Running: present and not a zombie (an orphan's zombie waits for whoever reaps for PID 1). */
 function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
+  const state = readProcStat(pid)?.state;
+  return state !== undefined && state !== "Z";
 }
 
 /**
@@ -94,7 +91,7 @@ test("item 10: icecore SIGKILLed: its child, a running job and a command in flig
     await until("the child to be past the guard", () => (pastGuard(child) ? true : null));
     for (const pid of Object.values(victims)) expect(running(pid)).toBe(true);
     // Each is icecore's own child, started through the guard (same pid after setpriv's exec).
-    for (const pid of Object.values(victims)) expect(readFileSync(`/proc/${pid}/stat`, "latin1").split(") ")[1]!.split(" ")[1]).toBe(String(icecore));
+    for (const pid of Object.values(victims)) expect(readProcStat(pid)?.ppid).toBe(icecore);
 
     run.proc.kill("SIGKILL");
     // Not run.exited: that also waits for icecore's output pipes, which an orphan would hold open.
